@@ -1,0 +1,30 @@
+# One entry point for developers and CI. `make test` is the README's test command:
+# it installs what is missing (idempotent), lints, then runs the whole suite.
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: install lint test unit demo controlplane e2e-kind bench clean
+
+install:
+	bash scripts/bootstrap.sh
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	lint-imports
+
+test: install lint
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+unit:
+	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+
+controlplane:
+	bash scripts/install.d/40-controlplane.sh
+
+bench:
+	$(PYTHON) -m pytest tests/bench -s -p no:cacheprovider $(PYTEST_ARGS)
+
+clean:
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache build *.egg-info operator/*.egg-info
