@@ -1,0 +1,361 @@
+"""Backup orchestration: one snapshot, encrypted once, written to every destination in parallel.
+
+Called by ``ragruntime backup run`` (``cli``) and by tests/benchmarks with in-process sources.
+Order per destination follows restic: data objects, then the manifest, then the catalog, so a
+crash at any point leaves every listed backup complete. A backup succeeds when at least
+``min_successful`` destinations hold objects and manifest; only then are catalogs updated.
+Memory is bounded by ``max_in_flight`` sealed objects, whatever the backup's size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO, Protocol
+
+from ragruntime.backup import crypto
+from ragruntime.backup.destinations.base import Destination, DestinationError
+from ragruntime.backup.format import (
+    CatalogEntry,
+    Entry,
+    Manifest,
+    ObjectRef,
+    canonical_json,
+    manifest_path,
+    object_path,
+)
+from ragruntime.backup.objects import DEFAULT_OBJECT_SIZE, ObjectWriter, SealedObject, read_pieces
+from ragruntime.backup.repository import Repository, unlock_keys
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceEntry:
+    """One stream of a snapshot; ``open`` returns a context manager over a binary file."""
+
+    component: str
+    path: str
+    open: Callable[[], contextlib.AbstractContextManager[BinaryIO]]
+    records: int = 0
+
+
+class Snapshot(Protocol):
+    """A consistent, already-captured view of the runtime's state (see ``snapshot``)."""
+
+    def entries(self) -> Iterator[SourceEntry]: ...
+
+    def counts(self) -> Mapping[str, int]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupOptions:
+    cluster: str
+    schedule: str = "on-demand"
+    type: str = "full"  # full | incremental
+    min_successful: int = 1
+    object_size: int = DEFAULT_OBJECT_SIZE
+    chunk_size: int = crypto.DEFAULT_CHUNK_SIZE
+    max_in_flight: int = 6
+    uploads_per_destination: int = 4
+
+
+@dataclasses.dataclass
+class DestinationResult:
+    name: str
+    state: str = "pending"  # succeeded | failed
+    error: str = ""
+    objects: int = 0
+    bytes: int = 0
+
+    def fail(self, error: str) -> None:
+        if self.state != "failed":
+            self.state, self.error = "failed", error[:300]
+
+    def to_raw(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "error": self.error,
+            "objects": self.objects,
+            "bytes": self.bytes,
+        }
+
+
+@dataclasses.dataclass
+class BackupResult:
+    backup_id: str
+    type: str
+    schedule: str
+    parent_id: str | None
+    started_at: str
+    finished_at: str = ""
+    succeeded: bool = False
+    error: str = ""
+    plain_bytes: int = 0
+    stored_bytes: int = 0
+    counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    destinations: list[DestinationResult] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        """Compact JSON-able summary (fits a Pod termination message, 4 KiB)."""
+        return {
+            "id": self.backup_id,
+            "type": self.type,
+            "schedule": self.schedule,
+            "parentId": self.parent_id,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "succeeded": self.succeeded,
+            "error": self.error[:300],
+            "bytes": self.plain_bytes,
+            "storedBytes": self.stored_bytes,
+            "counts": dict(self.counts),
+            "destinations": [d.to_raw() for d in self.destinations],
+        }
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_backup_id(now: dt.datetime) -> str:
+    """Sortable, unique: ``20260101T020000Z-3f9a1c``."""
+    return f"{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def _iso(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class _Fanout:
+    """Uploads each sealed object to every live destination, bounded in flight."""
+
+    def __init__(
+        self,
+        repos: Sequence[Repository],
+        results: Mapping[str, DestinationResult],
+        options: BackupOptions,
+    ) -> None:
+        self.repos = repos
+        self.results = results
+        self.slots = threading.BoundedSemaphore(options.max_in_flight)
+        self.pools = {
+            r.name: ThreadPoolExecutor(
+                options.uploads_per_destination, thread_name_prefix=f"upload-{r.name}"
+            )
+            for r in repos
+        }
+        self.lock = threading.Lock()
+
+    def store(self, sealed: SealedObject) -> None:
+        live = [r for r in self.repos if self.results[r.name].state != "failed"]
+        if not live:
+            return
+        self.slots.acquire()
+        remaining = [len(live)]
+
+        def upload(repo: Repository) -> None:
+            try:
+                if self.results[repo.name].state != "failed":
+                    repo.destination.put(object_path(sealed.ref.name), sealed.data)
+                    with self.lock:
+                        self.results[repo.name].objects += 1
+                        self.results[repo.name].bytes += len(sealed.data)
+            except DestinationError as exc:
+                with self.lock:
+                    self.results[repo.name].fail(f"upload of object {sealed.ref.name}: {exc}")
+            finally:
+                with self.lock:
+                    remaining[0] -= 1
+                    done = remaining[0] == 0
+                if done:
+                    self.slots.release()
+
+        for repo in live:
+            self.pools[repo.name].submit(upload, repo)
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.shutdown(wait=True)
+
+
+def _choose_parent(
+    repos: Sequence[Repository], keyring: crypto.Keyring
+) -> tuple[Manifest | None, dict[str, ObjectRef]]:
+    """Newest backup committed on every live destination, and its objects present on all of them."""
+    catalogs = [r.load_catalog() for r in repos]
+    common = set.intersection(*({e.backup_id for e in c.entries} for c in catalogs))
+    candidates = [e for e in catalogs[0].entries if e.backup_id in common]
+    if not candidates:
+        return None, {}
+    newest = max(candidates, key=lambda e: e.finished_at)
+    parent = repos[0].load_manifest(newest.backup_id, expected_sha256=newest.manifest_sha256)
+    unlock_keys(parent, keyring)  # the parent must be readable with today's keyring
+    present = set.intersection(
+        *({i.key.rsplit("/", 1)[-1] for i in r.destination.list("data/")} for r in repos)
+    )
+    return parent, {n: ref for n, ref in parent.objects.items() if n in present}
+
+
+def run_backup(
+    snapshot: Snapshot,
+    destinations: Sequence[Destination],
+    keyring: crypto.Keyring,
+    options: BackupOptions,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> BackupResult:
+    """Back up ``snapshot`` to all ``destinations``; never raises for a destination failure."""
+    if not destinations:
+        raise ValueError("at least one destination is required")
+    if not 1 <= options.min_successful <= len(destinations):
+        raise ValueError("min_successful must be between 1 and the number of destinations")
+    started = clock()
+    backup_id = new_backup_id(started)
+    result = BackupResult(backup_id, options.type, options.schedule, None, _iso(started))
+    result.destinations = [DestinationResult(d.name) for d in destinations]
+    by_name = {r.name: r for r in result.destinations}
+    repos = [Repository(d, options.cluster) for d in destinations]
+    live = []
+    for repo in repos:
+        try:
+            repo.write_lock(backup_id, started)
+            live.append(repo)
+        except DestinationError as exc:
+            by_name[repo.name].fail(f"destination unreachable: {exc}")
+    t0 = time.monotonic()
+    try:
+        _write(snapshot, live, by_name, keyring, options, result)
+    finally:
+        for repo in live:
+            with contextlib.suppress(DestinationError):
+                repo.remove_lock(backup_id)
+    result.finished_at = _iso(clock())
+    log.info(
+        "backup finished",
+        extra={"backup": result.summary(), "seconds": round(time.monotonic() - t0, 3)},
+    )
+    return result
+
+
+def _write(
+    snapshot: Snapshot,
+    live: list[Repository],
+    by_name: dict[str, DestinationResult],
+    keyring: crypto.Keyring,
+    options: BackupOptions,
+    result: BackupResult,
+) -> None:
+    parent: Manifest | None = None
+    reusable: dict[str, ObjectRef] = {}
+    if options.type == "incremental" and live:
+        try:
+            parent, reusable = _choose_parent(live, keyring)
+        except (DestinationError, crypto.CryptoError, ValueError) as exc:
+            log.warning("no usable parent, taking a full backup", extra={"error": str(exc)})
+            parent, reusable = None, {}
+    if parent is None:
+        result.type = "full"
+    else:
+        result.parent_id = parent.backup_id
+    data_key = crypto.new_data_key()
+    writer = ObjectWriter(
+        backup_id=result.backup_id,
+        data_key=data_key,
+        name_key=keyring.object_name_key(),
+        reusable=reusable,
+        chunk_size=options.chunk_size,
+    )
+    fanout = _Fanout(live, by_name, options)
+    entries: list[Entry] = []
+    try:
+        for source in snapshot.entries():
+            with source.open() as stream:
+                entries.append(
+                    writer.write_entry(
+                        component=source.component,
+                        path=source.path,
+                        pieces=read_pieces(stream, options.object_size),
+                        store=fanout.store,
+                        records=source.records,
+                    )
+                )
+    finally:
+        fanout.close()
+    keys = {result.backup_id: keyring.wrap(data_key)}
+    if parent is not None:
+        keys.update({k: parent.keys[k] for k in writer.reused_keys})
+    manifest = Manifest(
+        backup_id=result.backup_id,
+        cluster=options.cluster,
+        type=result.type,
+        parent_id=result.parent_id,
+        schedule=options.schedule,
+        started_at=result.started_at,
+        finished_at=_iso(utcnow()),
+        entries=tuple(entries),
+        keys=keys,
+        counts=dict(snapshot.counts()),
+        chunk_size=options.chunk_size,
+    )
+    manifest = dataclasses.replace(
+        manifest, mac=crypto.manifest_mac(data_key, canonical_json(manifest.unsigned_raw()))
+    )
+    body = manifest.to_bytes()
+    result.plain_bytes = manifest.plain_bytes
+    result.stored_bytes = sum(
+        {
+            r.name: r.stored_size for e in entries for r in e.objects if r.key == result.backup_id
+        }.values()
+    )
+    result.counts = manifest.counts
+    ready = []
+    for repo in live:
+        if by_name[repo.name].state == "failed":
+            continue
+        try:
+            repo.destination.put(manifest_path(result.backup_id), body)
+            ready.append(repo)
+        except DestinationError as exc:
+            by_name[repo.name].fail(f"manifest upload: {exc}")
+    if len(ready) < options.min_successful:
+        result.error = (
+            f"only {len(ready)} of {len(by_name)} destinations took the backup; "
+            f"{options.min_successful} required; catalogs left unchanged"
+        )
+        for repo in ready:
+            by_name[repo.name].fail("not committed: too few destinations succeeded")
+        for r in by_name.values():
+            r.fail("not committed")
+        return
+    entry = CatalogEntry(
+        backup_id=result.backup_id,
+        type=result.type,
+        parent_id=result.parent_id,
+        schedule=options.schedule,
+        started_at=result.started_at,
+        finished_at=manifest.finished_at,
+        plain_bytes=result.plain_bytes,
+        stored_bytes=result.stored_bytes,
+        manifest_sha256=hashlib.sha256(body).hexdigest(),
+        master_key_id=keyring.active_id,
+    )
+    committed = 0
+    for repo in ready:
+        try:
+            repo.save_catalog(repo.load_catalog().with_entry(entry))
+            by_name[repo.name].state = "succeeded"
+            committed += 1
+        except DestinationError as exc:
+            by_name[repo.name].fail(f"catalog update: {exc}")
+    result.succeeded = committed >= options.min_successful
+    if not result.succeeded:
+        result.error = f"only {committed} catalogs updated; {options.min_successful} required"
