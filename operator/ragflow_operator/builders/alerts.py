@@ -128,110 +128,155 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = []
 
     latency = rules.high_query_latency
+    p95 = _number(latency.p95_seconds)
     if latency.enabled:
-        result.append(_rule(
-            model, alert="RagFlowHighQueryLatency", for_=latency.for_, severity=latency.severity,
-            expr=(
-                "histogram_quantile(0.95, sum by (namespace, le) "
-                f"(rate({LATENCY_BUCKETS}{{{runtime}}}[{window}]))) > {_number(latency.p95_seconds)}"
-            ),
-            summary=f"p95 query latency of {where} is above {_number(latency.p95_seconds)}s",
-            description="The 95th percentile of retrieval latency is {{ $value | humanizeDuration }}"
-            " (threshold " + _number(latency.p95_seconds) + "s). Check the api pods' CPU, the"
-            " vector store and the autoscaler.",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowHighQueryLatency",
+                for_=latency.for_,
+                severity=latency.severity,
+                expr=(
+                    "histogram_quantile(0.95, sum by (namespace, le) "
+                    f"(rate({LATENCY_BUCKETS}{{{runtime}}}[{window}]))) > {p95}"
+                ),
+                summary=f"p95 query latency of {where} is above {p95}s",
+                description="The 95th percentile of retrieval latency is "
+                "{{ $value | humanizeDuration }} (threshold " + p95 + "s). Check the api pods' CPU,"
+                " the vector store and the autoscaler.",
+            )
+        )
     errors = rules.high_error_rate
     if errors.enabled:
-        result.append(_rule(
-            model, alert="RagFlowHighErrorRate", for_=errors.for_, severity=errors.severity,
-            expr=(
-                f'sum by (namespace) (rate({QUERIES}{{{runtime},status="{QUERY_ERROR_STATUS}"}}'
-                f"[{window}])) / sum by (namespace) (rate({QUERIES}{{{runtime}}}[{window}]))"
-                f" > {_number(errors.ratio)}"
-            ),
-            summary=f"More than {_number(errors.ratio * 100)}% of queries to {where} fail",
-            description="{{ $value | humanizePercentage }} of queries failed over the last "
-            f"{window}. Check the api logs and the database, vector store and cache.",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowHighErrorRate",
+                for_=errors.for_,
+                severity=errors.severity,
+                expr=(
+                    f'sum by (namespace) (rate({QUERIES}{{{runtime},status="{QUERY_ERROR_STATUS}"}}'
+                    f"[{window}])) / sum by (namespace) (rate({QUERIES}{{{runtime}}}[{window}]))"
+                    f" > {_number(errors.ratio)}"
+                ),
+                summary=f"More than {_number(errors.ratio * 100)}% of queries to {where} fail",
+                description="{{ $value | humanizePercentage }} of queries failed over the last "
+                f"{window}. Check the api logs and the database, vector store and cache.",
+            )
+        )
     memory = rules.high_memory
     if memory.enabled:
-        result.append(_rule(
-            model, alert="RagFlowHighMemory", for_=memory.for_, severity=memory.severity,
-            expr=(
-                f'max by (namespace, pod, container) ({WORKING_SET}{{{pods},container!="",'
-                f'container!="POD"}}) / on (namespace, pod, container) max by (namespace, pod, '
-                f'container) ({CONTAINER_LIMITS}{{{pods},resource="memory"}}) '
-                f"> {_number(memory.ratio)}"
-            ),
-            summary=f"A runtime container of {where} is near its memory limit",
-            description="{{ $labels.pod }}/{{ $labels.container }} uses {{ $value | "
-            "humanizePercentage }} of its memory limit; it will be OOM-killed at 100%.",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowHighMemory",
+                for_=memory.for_,
+                severity=memory.severity,
+                expr=(
+                    f'max by (namespace, pod, container) ({WORKING_SET}{{{pods},container!="",'
+                    f'container!="POD"}}) / on (namespace, pod, container) max by (namespace, pod, '
+                    f'container) ({CONTAINER_LIMITS}{{{pods},resource="memory"}}) '
+                    f"> {_number(memory.ratio)}"
+                ),
+                summary=f"A runtime container of {where} is near its memory limit",
+                description="{{ $labels.pod }}/{{ $labels.container }} uses {{ $value | "
+                "humanizePercentage }} of its memory limit; it will be OOM-killed at 100%.",
+            )
+        )
     crash = rules.pod_crash_looping
     if crash.enabled:
-        result.append(_rule(
-            model, alert="RagFlowPodCrashLooping", for_=crash.for_, severity=crash.severity,
-            expr=(
-                f"max by (namespace, pod, container) (increase({RESTARTS}{{{pods}}}"
-                f"[{crash.window}])) > {crash.restarts} or max by (namespace, pod, container) "
-                f'({WAITING_REASON}{{{pods},reason="CrashLoopBackOff"}}) == 1'
-            ),
-            summary=f"A runtime pod of {where} is crash-looping",
-            description="{{ $labels.pod }}/{{ $labels.container }} restarts repeatedly or waits "
-            "in CrashLoopBackOff. Check `kubectl logs --previous` and the pod's events.",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowPodCrashLooping",
+                for_=crash.for_,
+                severity=crash.severity,
+                expr=(
+                    f"max by (namespace, pod, container) (increase({RESTARTS}{{{pods}}}"
+                    f"[{crash.window}])) > {crash.restarts} or max by (namespace, pod, container) "
+                    f'({WAITING_REASON}{{{pods},reason="CrashLoopBackOff"}}) == 1'
+                ),
+                summary=f"A runtime pod of {where} is crash-looping",
+                description="{{ $labels.pod }}/{{ $labels.container }} restarts repeatedly or "
+                "waits in CrashLoopBackOff. Check `kubectl logs --previous` and the pod's events.",
+            )
+        )
     backlog = rules.ingestion_backlog
     if backlog.enabled:
-        result.append(_rule(
-            model, alert="RagFlowIngestionBacklogGrowing", for_=backlog.for_,
-            severity=backlog.severity,
-            expr=(
-                f"max by (namespace) ({INGEST_QUEUE_DEPTH}{{{runtime}}}) > {backlog.depth} and "
-                f"max by (namespace) (deriv({INGEST_QUEUE_DEPTH}{{{runtime}}}[{window}])) > 0"
-            ),
-            summary=f"The ingestion backlog of {where} keeps growing",
-            description="{{ $value }} documents wait for parsing and embedding and the queue is "
-            "growing: add workers or check the worker logs.",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowIngestionBacklogGrowing",
+                for_=backlog.for_,
+                severity=backlog.severity,
+                expr=(
+                    f"max by (namespace) ({INGEST_QUEUE_DEPTH}{{{runtime}}}) > {backlog.depth} and "
+                    f"max by (namespace) (deriv({INGEST_QUEUE_DEPTH}{{{runtime}}}[{window}])) > 0"
+                ),
+                summary=f"The ingestion backlog of {where} keeps growing",
+                description="{{ $value }} documents wait for parsing and embedding and the queue "
+                "is growing: add workers or check the worker logs.",
+            )
+        )
     stale = rules.backup_stale
     if stale.enabled:
         max_age = _seconds(stale.max_age)
-        result.append(_rule(
-            model, alert="RagFlowBackupStale", for_="0s", severity=stale.severity,
-            expr=(
-                f"time() - max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
-                f" > {max_age}"
-            ),
-            summary=f"The newest backup of {where} is older than {stale.max_age}",
-            description="The last successful backup finished {{ $value | humanizeDuration }} "
-            "ago. Check the BackupPolicy status and its Jobs.",
-        ))
-        result.append(_rule(
-            model, alert="RagFlowBackupMissing", for_=stale.max_age, severity=stale.severity,
-            expr=f"absent({BACKUP_LAST_SUCCESS}{{{backups}}})",
-            summary=f"No successful backup of {where} is known for {stale.max_age}",
-            description="The operator reports no successful backup for this cluster: is there a "
-            "BackupPolicy, and is the operator's metrics endpoint scraped?",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowBackupStale",
+                for_="0s",
+                severity=stale.severity,
+                expr=(
+                    f"time() - max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
+                    f" > {max_age}"
+                ),
+                summary=f"The newest backup of {where} is older than {stale.max_age}",
+                description="The last successful backup finished {{ $value | humanizeDuration }} "
+                "ago. Check the BackupPolicy status and its Jobs.",
+            )
+        )
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowBackupMissing",
+                for_=stale.max_age,
+                severity=stale.severity,
+                expr=f"absent({BACKUP_LAST_SUCCESS}{{{backups}}})",
+                summary=f"No successful backup of {where} is known for {stale.max_age}",
+                description="The operator reports no successful backup for this cluster: is there "
+                "a BackupPolicy, and is the operator's metrics endpoint scraped?",
+            )
+        )
     failed = rules.backup_failed
     if failed.enabled:
         last_failure = f"max by (namespace, cluster) ({BACKUP_LAST_FAILURE}{{{backups}}})"
         last_success = f"max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
-        result.append(_rule(
-            model, alert="RagFlowBackupFailed", for_=failed.for_, severity=failed.severity,
-            expr=f"{last_failure} > {last_success} or {last_failure} unless {last_success}",
-            summary=f"The latest backup of {where} failed",
-            description="The newest finished backup failed; the alert resolves with the next "
-            "successful one. See the BackupPolicy status for the failing destination.",
-        ))
+        result.append(
+            _rule(
+                model,
+                alert="RagFlowBackupFailed",
+                for_=failed.for_,
+                severity=failed.severity,
+                expr=f"{last_failure} > {last_success} or {last_failure} unless {last_success}",
+                summary=f"The latest backup of {where} failed",
+                description="The newest finished backup failed; the alert resolves with the next "
+                "successful one. See the BackupPolicy status for the failing destination.",
+            )
+        )
     return result
 
 
 def _custom_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
     return [
         _rule(
-            model, alert=rule.name, expr=rule.expr, for_=rule.for_, severity=rule.severity,
-            summary=rule.summary or rule.name, description=rule.description,
+            model,
+            alert=rule.name,
+            expr=rule.expr,
+            for_=rule.for_,
+            severity=rule.severity,
+            summary=rule.summary or rule.name,
+            description=rule.description,
             extra_labels=rule.labels,
         )
         for rule in model.custom_rules

@@ -18,16 +18,20 @@ from typing import Any
 
 import pytest
 import yaml
-
 from ragflow_operator.builders import alerts
 from ragflow_operator.model.alert_policy import AlertPolicyModel
 
 NAMESPACE = "shop"
 CLUSTER = "docs"
-API = f'namespace="{NAMESPACE}",service="{CLUSTER}-api",job="{CLUSTER}-api",instance="10.0.0.1:9380"'
+API = (
+    f'namespace="{NAMESPACE}",service="{CLUSTER}-api",job="{CLUSTER}-api",instance="10.0.0.1:9380"'
+)
 OTHER_API = 'namespace="shop",service="other-api",job="other-api",instance="10.0.0.9:9380"'
 POD = f'namespace="{NAMESPACE}",pod="{CLUSTER}-api-7d9f8b6c5d-x2x4k",container="ragflow"'
 BACKUP = f'namespace="{NAMESPACE}",cluster="{CLUSTER}",policy="nightly"'
+LAST_SUCCESS = "ragflow_operator_backup_last_success_timestamp_seconds"
+LAST_FAILURE = "ragflow_operator_backup_last_failure_timestamp_seconds"
+CRASH_LOOP = 'kube_pod_container_status_waiting_reason{%s,reason="CrashLoopBackOff"}'
 OTHER_BACKUP = f'namespace="{NAMESPACE}",cluster="other",policy="nightly"'
 ALERT_LABELS = {"severity": "", "ragflow_cluster": CLUSTER}  # severity filled from the rule
 
@@ -35,7 +39,10 @@ ALERT_LABELS = {"severity": "", "ragflow_cluster": CLUSTER}  # severity filled f
 def policy() -> AlertPolicyModel:
     """Defaults from the CRD: the thresholds and durations the cases below are designed for."""
     return AlertPolicyModel.from_body(
-        {"metadata": {"name": "prod", "namespace": NAMESPACE}, "spec": {"clusterRef": {"name": CLUSTER}}}
+        {
+            "metadata": {"name": "prod", "namespace": NAMESPACE},
+            "spec": {"clusterRef": {"name": CLUSTER}},
+        }
     )
 
 
@@ -53,18 +60,24 @@ def latency_buckets(selector: str, slow_from: float) -> list[dict[str, str]]:
 
 def queries(selector: str, ok_per_min: int, errors_per_min: int) -> list[dict[str, str]]:
     return [
-        {"series": f'ragflow_query_total{{{selector},status="success",model="m"}}',
-         "values": f"0+{ok_per_min}x60"},
-        {"series": f'ragflow_query_total{{{selector},status="error",model="m"}}',
-         "values": f"0+{errors_per_min}x60"},
+        {
+            "series": f'ragflow_query_total{{{selector},status="success",model="m"}}',
+            "values": f"0+{ok_per_min}x60",
+        },
+        {
+            "series": f'ragflow_query_total{{{selector},status="error",model="m"}}',
+            "values": f"0+{errors_per_min}x60",
+        },
     ]
 
 
 def memory(working_set: int, limit: int) -> list[dict[str, str]]:
     return [
         {"series": f"container_memory_working_set_bytes{{{POD}}}", "values": f"{working_set}x60"},
-        {"series": f'kube_pod_container_resource_limits{{{POD},resource="memory",unit="byte"}}',
-         "values": f"{limit}x60"},
+        {
+            "series": f'kube_pod_container_resource_limits{{{POD},resource="memory",unit="byte"}}',
+            "values": f"{limit}x60",
+        },
     ]
 
 
@@ -90,66 +103,113 @@ CASES: dict[str, Case] = {
     "RagFlowHighQueryLatency": Case(
         above=latency_buckets(API, slow_from=2),
         below=latency_buckets(API, slow_from=0.1) + latency_buckets(OTHER_API, slow_from=5),
-        quiet_at=4, fires_at=15, labels=NS,
+        quiet_at=4,
+        fires_at=15,
+        labels=NS,
     ),
     # error ratio > 5%: 10 of 110 (9%) vs 2 of 102 (2%).
     "RagFlowHighErrorRate": Case(
         above=queries(API, 100, 10),
         below=queries(API, 100, 2) + queries(OTHER_API, 10, 100),
-        quiet_at=4, fires_at=15, labels=NS,
+        quiet_at=4,
+        fires_at=15,
+        labels=NS,
     ),
     # working set > 90% of the limit: 950/1000 vs 500/1000.
     "RagFlowHighMemory": Case(
-        above=memory(950, 1000), below=memory(500, 1000),
-        quiet_at=4, fires_at=15, labels=POD_LABELS,
+        above=memory(950, 1000),
+        below=memory(500, 1000),
+        quiet_at=4,
+        fires_at=15,
+        labels=POD_LABELS,
     ),
     # more than 3 restarts in 15m: one a minute vs none.
     "RagFlowPodCrashLooping": Case(
-        above=[{"series": f"kube_pod_container_status_restarts_total{{{POD}}}", "values": "0+1x60"}],
+        above=[
+            {"series": f"kube_pod_container_status_restarts_total{{{POD}}}", "values": "0+1x60"}
+        ],
         below=[
             {"series": f"kube_pod_container_status_restarts_total{{{POD}}}", "values": "2x60"},
-            {"series": f'kube_pod_container_status_waiting_reason{{{POD},reason="CrashLoopBackOff"}}',
-             "values": "0x60"},
+            {
+                "series": CRASH_LOOP % POD,
+                "values": "0x60",
+            },
         ],
-        quiet_at=4, fires_at=15, labels=POD_LABELS,
+        quiet_at=4,
+        fires_at=15,
+        labels=POD_LABELS,
     ),
     # depth > 100 and growing vs a large but stable queue.
     "RagFlowIngestionBacklogGrowing": Case(
         above=[{"series": f"ragflow_ingest_queue_depth{{{API}}}", "values": "150+5x60"}],
         below=[{"series": f"ragflow_ingest_queue_depth{{{API}}}", "values": "150x60"}],
-        quiet_at=14, fires_at=25, labels=NS,
+        quiet_at=14,
+        fires_at=25,
+        labels=NS,
     ),
     # newest success at t=0 (older than 26h at 26h10m) vs always one hour old.
     "RagFlowBackupStale": Case(
-        above=[{"series": f"ragflow_operator_backup_last_success_timestamp_seconds{{{BACKUP}}}",
-                "values": "0x200"}],
-        below=[{"series": f"ragflow_operator_backup_last_success_timestamp_seconds{{{BACKUP}}}",
-                "values": "-3600+600x200"}],
-        quiet_at=DAY_PLUS - 10, fires_at=DAY_PLUS + 10, labels=BACKUP_LABELS, interval="10m",
+        above=[
+            {
+                "series": f"{LAST_SUCCESS}{{{BACKUP}}}",
+                "values": "0x200",
+            }
+        ],
+        below=[
+            {
+                "series": f"{LAST_SUCCESS}{{{BACKUP}}}",
+                "values": "-3600+600x200",
+            }
+        ],
+        quiet_at=DAY_PLUS - 10,
+        fires_at=DAY_PLUS + 10,
+        labels=BACKUP_LABELS,
+        interval="10m",
     ),
     # no success known for this cluster (only for another one) vs one recorded.
     "RagFlowBackupMissing": Case(
-        above=[{"series": f"ragflow_operator_backup_last_success_timestamp_seconds{{{OTHER_BACKUP}}}",
-                "values": "0x200"}],
-        below=[{"series": f"ragflow_operator_backup_last_success_timestamp_seconds{{{BACKUP}}}",
-                "values": "0x200"}],
-        quiet_at=DAY_PLUS - 10, fires_at=DAY_PLUS + 10, labels=BACKUP_LABELS, interval="10m",
+        above=[
+            {
+                "series": f"{LAST_SUCCESS}{{{OTHER_BACKUP}}}",
+                "values": "0x200",
+            }
+        ],
+        below=[
+            {
+                "series": f"{LAST_SUCCESS}{{{BACKUP}}}",
+                "values": "0x200",
+            }
+        ],
+        quiet_at=DAY_PLUS - 10,
+        fires_at=DAY_PLUS + 10,
+        labels=BACKUP_LABELS,
+        interval="10m",
     ),
     # latest failure newer than the latest success vs older.
     "RagFlowBackupFailed": Case(
         above=[
-            {"series": f"ragflow_operator_backup_last_success_timestamp_seconds{{{BACKUP}}}",
-             "values": "500x60"},
-            {"series": f"ragflow_operator_backup_last_failure_timestamp_seconds{{{BACKUP}}}",
-             "values": "1000x60"},
+            {
+                "series": f"{LAST_SUCCESS}{{{BACKUP}}}",
+                "values": "500x60",
+            },
+            {
+                "series": f"{LAST_FAILURE}{{{BACKUP}}}",
+                "values": "1000x60",
+            },
         ],
         below=[
-            {"series": f"ragflow_operator_backup_last_success_timestamp_seconds{{{BACKUP}}}",
-             "values": "2000x60"},
-            {"series": f"ragflow_operator_backup_last_failure_timestamp_seconds{{{BACKUP}}}",
-             "values": "1000x60"},
+            {
+                "series": f"{LAST_SUCCESS}{{{BACKUP}}}",
+                "values": "2000x60",
+            },
+            {
+                "series": f"{LAST_FAILURE}{{{BACKUP}}}",
+                "values": "1000x60",
+            },
         ],
-        quiet_at=0, fires_at=10, labels=BACKUP_LABELS,
+        quiet_at=0,
+        fires_at=10,
+        labels=BACKUP_LABELS,
     ),
 }
 
@@ -174,20 +234,33 @@ def unit_test_file(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     expected = {**case.labels, **ALERT_LABELS, "severity": rule["labels"]["severity"]}
     firing = [{"exp_labels": expected}]
     has_for = alerts.duration_seconds(rule.get("for", "0s")) > 0
-    above_checks = [{"eval_time": f"{case.fires_at}m", "alertname": rule["alert"], "exp_alerts": firing}]
+    above_checks = [
+        {"eval_time": f"{case.fires_at}m", "alertname": rule["alert"], "exp_alerts": firing}
+    ]
     if has_for or case.quiet_at > 0:
-        above_checks.insert(0, {"eval_time": f"{case.quiet_at}m", "alertname": rule["alert"],
-                                "exp_alerts": []})
-    silent = [{"eval_time": f"{minute}m", "alertname": rule["alert"], "exp_alerts": []}
-              for minute in (case.quiet_at, case.fires_at)]
+        above_checks.insert(
+            0, {"eval_time": f"{case.quiet_at}m", "alertname": rule["alert"], "exp_alerts": []}
+        )
+    silent = [
+        {"eval_time": f"{minute}m", "alertname": rule["alert"], "exp_alerts": []}
+        for minute in (case.quiet_at, case.fires_at)
+    ]
     return {
         "rule_files": ["rules.yaml"],
         "evaluation_interval": "1m",
         "tests": [
-            {"name": "above threshold", "interval": case.interval,
-             "input_series": case.above, "alert_rule_test": above_checks},
-            {"name": "below threshold", "interval": case.interval,
-             "input_series": case.below, "alert_rule_test": silent},
+            {
+                "name": "above threshold",
+                "interval": case.interval,
+                "input_series": case.above,
+                "alert_rule_test": above_checks,
+            },
+            {
+                "name": "below threshold",
+                "interval": case.interval,
+                "input_series": case.below,
+                "alert_rule_test": silent,
+            },
         ],
     }
 
@@ -203,8 +276,9 @@ def test_every_builtin_rule_has_a_promtool_case() -> None:
 def test_generated_rules_pass_promtool_check_rules(tmp_path: Path) -> None:
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text(yaml.safe_dump(alerts.build_rule_groups(policy())))
-    result = subprocess.run([promtool(), "check", "rules", str(rules_file)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [promtool(), "check", "rules", str(rules_file)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(CASES)} rules found" in result.stdout
 
@@ -217,6 +291,11 @@ def test_rule_fires_above_threshold_after_for_and_stays_silent_below(
     (rule,) = [rule for rule in groups["groups"][0]["rules"] if rule["alert"] == alert]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules_without_annotations(groups, alert)))
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(unit_test_file(rule, CASES[alert])))
-    result = subprocess.run([promtool(), "test", "rules", "test.yaml"], cwd=tmp_path,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [promtool(), "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

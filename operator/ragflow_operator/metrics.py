@@ -1,0 +1,170 @@
+"""The operator's own Prometheus metrics and the HTTP endpoint that serves them.
+
+`cli.py` calls `start_metrics_server(port)` when `ragflow-operator run --metrics-port` is set.
+Handlers call `reconcile_timer(kind)` around a reconcile and `record_children_applied` after an
+apply; handlers/backup_policy.py calls `record_backup_outcome` when it sees a backup Job finish
+and `observe_backup_status` (idempotent, gauges only) whenever it reads a BackupPolicy status, so
+a restarted operator re-exports the newest success and failure times. The AlertPolicy rules
+RagFlowBackupStale/Missing/Failed read those gauges (builders/alerts.py).
+
+All metrics live in `REGISTRY` (not prometheus_client's global one) together with the process
+and platform collectors, so tests can read them and nothing else leaks in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+prometheus_client.ProcessCollector(registry=REGISTRY)
+prometheus_client.PlatformCollector(registry=REGISTRY)
+
+RESULT_SUCCESS = "success"
+RESULT_ERROR = "error"
+BACKUP_SUCCEEDED = "succeeded"
+BACKUP_FAILED = "failed"
+
+RECONCILES = Counter(
+    "ragflow_operator_reconcile",
+    "Reconciles run by the operator, by custom resource kind and result (success, error).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_ERRORS = Counter(
+    "ragflow_operator_reconcile_errors",
+    "Failed reconciles by kind and error reason (InvalidSpec, ApiThrottled, ...).",
+    ["kind", "reason"],
+    registry=REGISTRY,
+)
+RECONCILE_DURATION = Histogram(
+    "ragflow_operator_reconcile_duration_seconds",
+    "Wall-clock duration of one reconcile, by kind.",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+CHILDREN_APPLIED = Counter(
+    "ragflow_operator_children_applied",
+    "Child objects written with server-side apply, by owner kind and child kind.",
+    ["kind", "child_kind"],
+    registry=REGISTRY,
+)
+BACKUP_OUTCOMES = Counter(
+    "ragflow_operator_backup_outcomes",
+    "Finished backups seen by the operator, by BackupPolicy and result (succeeded, failed).",
+    ["namespace", "cluster", "policy", "result"],
+    registry=REGISTRY,
+)
+BACKUP_LAST_SUCCESS = Gauge(
+    "ragflow_operator_backup_last_success_timestamp_seconds",
+    "Unix time at which the newest successful backup of a BackupPolicy finished.",
+    ["namespace", "cluster", "policy"],
+    registry=REGISTRY,
+)
+BACKUP_LAST_FAILURE = Gauge(
+    "ragflow_operator_backup_last_failure_timestamp_seconds",
+    "Unix time at which the newest failed backup of a BackupPolicy finished.",
+    ["namespace", "cluster", "policy"],
+    registry=REGISTRY,
+)
+
+
+def error_reason(err: BaseException) -> str:
+    """The CamelCase reason of our errors (errors.OperatorError.reason), else the class name."""
+    reason = getattr(err, "reason", None)
+    return reason if isinstance(reason, str) and reason else type(err).__name__
+
+
+@contextmanager
+def reconcile_timer(kind: str) -> Iterator[None]:
+    """Time a reconcile of `kind` and count it as success, or as error when it raises."""
+    started = time.perf_counter()
+    try:
+        yield
+    except BaseException as err:
+        RECONCILES.labels(kind=kind, result=RESULT_ERROR).inc()
+        RECONCILE_ERRORS.labels(kind=kind, reason=error_reason(err)).inc()
+        raise
+    else:
+        RECONCILES.labels(kind=kind, result=RESULT_SUCCESS).inc()
+    finally:
+        RECONCILE_DURATION.labels(kind=kind).observe(time.perf_counter() - started)
+
+
+def record_children_applied(kind: str, manifests: Iterable[dict[str, Any]]) -> None:
+    """Count the child manifests a reconcile of `kind` really wrote (one per manifest)."""
+    for manifest in manifests:
+        CHILDREN_APPLIED.labels(kind=kind, child_kind=manifest.get("kind", "Unknown")).inc()
+
+
+def _unix(moment: datetime | float) -> float:
+    return moment.timestamp() if isinstance(moment, datetime) else float(moment)
+
+
+def record_backup_outcome(
+    *, namespace: str, cluster: str, policy: str, succeeded: bool, finished_at: datetime | float
+) -> None:
+    """A backup of `policy` just finished: count it and move the matching timestamp gauge.
+
+    Call once per finished backup (on the transition), so the counter is not inflated.
+    """
+    result = BACKUP_SUCCEEDED if succeeded else BACKUP_FAILED
+    BACKUP_OUTCOMES.labels(namespace=namespace, cluster=cluster, policy=policy, result=result).inc()
+    gauge = BACKUP_LAST_SUCCESS if succeeded else BACKUP_LAST_FAILURE
+    labels = {"namespace": namespace, "cluster": cluster, "policy": policy}
+    current = _current_value(gauge, labels)
+    gauge.labels(**labels).set(max(current or 0.0, _unix(finished_at)))
+
+
+def observe_backup_status(
+    *,
+    namespace: str,
+    cluster: str,
+    policy: str,
+    last_success: datetime | float | None,
+    last_failure: datetime | float | None,
+) -> None:
+    """Export the newest success/failure times read from a BackupPolicy status (idempotent)."""
+    labels = {"namespace": namespace, "cluster": cluster, "policy": policy}
+    if last_success is not None:
+        BACKUP_LAST_SUCCESS.labels(**labels).set(_unix(last_success))
+    if last_failure is not None:
+        BACKUP_LAST_FAILURE.labels(**labels).set(_unix(last_failure))
+
+
+def forget_backup_policy(*, namespace: str, cluster: str, policy: str) -> None:
+    """Drop the series of a deleted BackupPolicy so its alerts do not outlive it."""
+    for metric, extra in (
+        (BACKUP_LAST_SUCCESS, ()),
+        (BACKUP_LAST_FAILURE, ()),
+        (BACKUP_OUTCOMES, (BACKUP_SUCCEEDED,)),
+        (BACKUP_OUTCOMES, (BACKUP_FAILED,)),
+    ):
+        with contextlib.suppress(KeyError):  # that series was never set
+            metric.remove(namespace, cluster, policy, *extra)
+
+
+def _current_value(gauge: Gauge, labels: dict[str, str]) -> float | None:
+    for metric in gauge.collect():
+        for sample in metric.samples:
+            if sample.labels == labels:
+                return float(sample.value)
+    return None
+
+
+def start_metrics_server(port: int, address: str = "0.0.0.0") -> WSGIServer:
+    """Serve `REGISTRY` on http://<address>:<port>/metrics from a daemon thread.
+
+    Returns the server; `shutdown()` stops it (tests do, the operator keeps it to the end).
+    """
+    server, _thread = prometheus_client.start_http_server(port, addr=address, registry=REGISTRY)
+    return server

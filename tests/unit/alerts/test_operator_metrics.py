@@ -1,0 +1,102 @@
+"""The operator's own metrics (ragflow_operator.metrics): values, series hygiene, exposition.
+
+Starts the real metrics HTTP server on a free loopback port, reads /metrics over HTTP and runs
+`promtool check metrics` on it (Prometheus' naming conventions).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from ragflow_operator import errors, metrics
+
+LAST_SUCCESS = "ragflow_operator_backup_last_success_timestamp_seconds"
+LAST_FAILURE = "ragflow_operator_backup_last_failure_timestamp_seconds"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample(name: str, labels: dict[str, str]) -> float | None:
+    value = metrics.REGISTRY.get_sample_value(name, labels)
+    return None if value is None else float(value)
+
+
+def test_reconcile_timer_counts_success_and_error_with_reason() -> None:
+    kind = "TimerTestKind"
+    with metrics.reconcile_timer(kind):
+        pass
+    with pytest.raises(errors.InvalidSpec), metrics.reconcile_timer(kind):
+        raise errors.InvalidSpec("bad", reason="InvalidRule")
+    assert sample("ragflow_operator_reconcile_total", {"kind": kind, "result": "success"}) == 1
+    assert sample("ragflow_operator_reconcile_total", {"kind": kind, "result": "error"}) == 1
+    assert (
+        sample("ragflow_operator_reconcile_errors_total", {"kind": kind, "reason": "InvalidRule"})
+        == 1
+    )
+    assert sample("ragflow_operator_reconcile_duration_seconds_count", {"kind": kind}) == 2
+
+
+def test_children_applied_are_counted_per_child_kind() -> None:
+    metrics.record_children_applied("ChildTestKind", [{"kind": "ConfigMap"}, {"kind": "ConfigMap"}])
+    labels = {"kind": "ChildTestKind", "child_kind": "ConfigMap"}
+    assert sample("ragflow_operator_children_applied_total", labels) == 2
+
+
+def test_backup_outcomes_keep_the_newest_timestamps_and_are_forgotten_on_delete() -> None:
+    who = {"namespace": "shop", "cluster": "docs", "policy": "nightly-metrics-test"}
+    newer = datetime(2026, 1, 2, tzinfo=UTC)
+    metrics.record_backup_outcome(**who, succeeded=True, finished_at=newer)
+    metrics.record_backup_outcome(**who, succeeded=True, finished_at=newer.timestamp() - 3600)
+    metrics.record_backup_outcome(**who, succeeded=False, finished_at=newer.timestamp() + 60)
+    assert sample(LAST_SUCCESS, who) == newer.timestamp()
+    assert sample(LAST_FAILURE, who) == newer.timestamp() + 60
+    assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "succeeded"}) == 2
+    assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "failed"}) == 1
+
+    metrics.observe_backup_status(**who, last_success=newer.timestamp() + 120, last_failure=None)
+    assert sample(LAST_SUCCESS, who) == newer.timestamp() + 120
+
+    metrics.forget_backup_policy(**who)
+    assert sample(LAST_SUCCESS, who) is None
+    assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "failed"}) is None
+
+
+def test_metrics_endpoint_passes_promtool_check_metrics() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool not found: scripts/install.d/10-apt.sh installs prometheus"
+    metrics.record_backup_outcome(
+        namespace="shop", cluster="docs", policy="endpoint-test", succeeded=True, finished_at=1e9
+    )
+    with metrics.reconcile_timer("EndpointTestKind"):
+        metrics.record_children_applied("EndpointTestKind", [{"kind": "PrometheusRule"}])
+    port = free_port()
+    server = metrics.start_metrics_server(port, address="127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            body = response.read()
+    finally:
+        server.shutdown()
+        server.server_close()
+    names = {family.name for family in text_string_to_metric_families(body.decode())}
+    assert {
+        "ragflow_operator_reconcile",
+        "ragflow_operator_reconcile_duration_seconds",
+        "ragflow_operator_children_applied",
+        "ragflow_operator_backup_outcomes",
+        "ragflow_operator_backup_last_success_timestamp_seconds",
+        "process_cpu_seconds",
+    } <= names
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, check=False
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr).decode()
