@@ -2,49 +2,18 @@
 
 `AlertPolicyModel.from_body(body)` is called by handlers/alert_policy.py and by the `render`
 command; builders/alerts.py and builders/dashboard.py read the result. Defaults are not
-re-invented here: `apply_schema_defaults` fills the body from the defaults that
-crds/alertpolicies.yaml declares (as the API server does), so a literal CR in a unit test and a
-CR read from the cluster give the same model.
+re-invented here: model/defaults.py fills the body from the defaults that crds/alertpolicies.yaml
+declares (as the API server does), so a literal CR in a unit test and a CR read from the cluster
+give the same model.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from ragflow_operator import assets, names
-
-
-@functools.lru_cache(maxsize=1)
-def spec_schema() -> dict[str, Any]:
-    """The openAPIV3Schema of AlertPolicy's `spec`, read once from crds/alertpolicies.yaml."""
-    crd_file = assets.crds_dir() / "alertpolicies.yaml"
-    crd = yaml.safe_load(crd_file.read_text(encoding="utf-8"))
-    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return dict(schema["properties"]["spec"])
-
-
-def apply_schema_defaults(value: Any, schema: dict[str, Any]) -> Any:
-    """Return a copy of `value` with the schema's `default`s filled in, recursively.
-
-    Mirrors structural-schema defaulting: an absent property with a default gets a copy of it,
-    then defaulting continues inside objects and array items.
-    """
-    if isinstance(value, dict) and schema.get("type") == "object":
-        result = dict(value)
-        for key, prop in schema.get("properties", {}).items():
-            if key not in result and "default" in prop:
-                result[key] = copy.deepcopy(prop["default"])
-            if key in result:
-                result[key] = apply_schema_defaults(result[key], prop)
-        return result
-    if isinstance(value, list) and schema.get("type") == "array" and "items" in schema:
-        return [apply_schema_defaults(item, schema["items"]) for item in value]
-    return value
+from ragflow_operator import names
+from ragflow_operator.model.defaults import defaulted_body
 
 
 @dataclass(frozen=True)
@@ -171,8 +140,9 @@ class AlertPolicyModel:
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> AlertPolicyModel:
         """Parse an AlertPolicy body (dict as read from the API or a YAML file)."""
+        body = defaulted_body(body, names.PLURAL_ALERT_POLICY)
         meta = body.get("metadata", {})
-        spec = apply_schema_defaults(dict(body.get("spec", {})), spec_schema())
+        spec = body["spec"]
         rules = spec["rules"]
         return cls(
             name=meta["name"],
@@ -227,7 +197,10 @@ def _builtin_rules(rules: dict[str, Any]) -> BuiltinRules:
         backup_stale=BackupStaleRule(stale["enabled"], stale["maxAge"], stale["severity"]),
         backup_failed=BackupFailedRule(failed["enabled"], failed["for"], failed["severity"]),
         pod_crash_looping=CrashLoopRule(
-            crash["enabled"], int(crash["restarts"]), crash["window"], crash["for"],
+            crash["enabled"],
+            int(crash["restarts"]),
+            crash["window"],
+            crash["for"],
             crash["severity"],
         ),
         ingestion_backlog=BacklogRule(
