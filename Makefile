@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: install lint test unit demo controlplane e2e-kind bench clean
+.PHONY: install lint test unit demo controlplane e2e-kind sync-crds bench clean
 
 install:
 	bash scripts/bootstrap.sh
@@ -21,6 +21,12 @@ unit:
 
 controlplane:
 	bash scripts/install.d/40-controlplane.sh
+
+e2e-kind:  # the e2e suite against a kind cluster (needs docker + kind; see docs/kind.md)
+	bash e2e/kind/run.sh
+
+sync-crds:  # copy crds/ into the Helm chart (a test fails while they differ)
+	rm -f charts/ragflow-operator/crds/*.yaml && cp crds/*.yaml charts/ragflow-operator/crds/
 
 bench:
 	$(PYTHON) -m pytest tests/bench -s -p no:cacheprovider $(PYTEST_ARGS)

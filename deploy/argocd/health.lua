@@ -1,0 +1,74 @@
+-- Argo CD health check for the ragflow.operator.dev kinds (RagFlowCluster, BackupPolicy,
+-- AlertPolicy). All three report Kubernetes-style status: observedGeneration plus conditions
+-- (Ready summary, Progressing, Degraded). Installed once per kind by argocd-cm-health.yaml;
+-- tested by tests/unit/delivery/test_argocd_health.py against sample statuses.
+local hs = {}
+
+local function condition(conditions, wanted)
+  if conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(conditions) do
+    if c.type == wanted then
+      return c
+    end
+  end
+  return nil
+end
+
+local function describe(c, fallback)
+  if c ~= nil and c.message ~= nil and c.message ~= "" then
+    return c.message
+  end
+  if c ~= nil and c.reason ~= nil and c.reason ~= "" then
+    return c.reason
+  end
+  return fallback
+end
+
+if obj.status == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to report status"
+  return hs
+end
+
+local generation = obj.metadata.generation
+local observed = obj.status.observedGeneration
+if generation ~= nil and (observed == nil or observed < generation) then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator to observe generation " .. tostring(generation)
+  return hs
+end
+
+local conditions = obj.status.conditions
+local degraded = condition(conditions, "Degraded")
+if degraded ~= nil and degraded.status == "True" then
+  hs.status = "Degraded"
+  hs.message = describe(degraded, "Degraded")
+  return hs
+end
+
+if obj.spec ~= nil and obj.spec.suspend == true then
+  hs.status = "Suspended"
+  hs.message = "spec.suspend is true"
+  return hs
+end
+
+local ready = condition(conditions, "Ready")
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = describe(ready, "Ready")
+  return hs
+end
+
+local progressing = condition(conditions, "Progressing")
+if ready == nil or ready.status == "Unknown" or
+    (progressing ~= nil and progressing.status == "True") then
+  hs.status = "Progressing"
+  hs.message = describe(progressing, describe(ready, "Waiting for the Ready condition"))
+  return hs
+end
+
+hs.status = "Degraded"
+hs.message = describe(ready, "Not ready")
+return hs

