@@ -11,7 +11,9 @@ handlers/alert_policy.py, the `render` command, and the promtool rule tests (tes
 Series selection. The runtime's ServiceMonitor (builders/monitoring.py) scrapes the
 `<cluster>-api` and `<cluster>-worker` Services, so their series carry `namespace` and `service`
 target labels; cAdvisor and kube-state-metrics series are matched by namespace and by the pod
-names of the two Deployments. The operator's own backup metrics carry `namespace` and `cluster`
+names of the two Deployments. Every api/worker pod reports the same database-wide ingest queue
+depth per task state, hence `max` across pods before the states are summed. The operator's own
+backup metrics carry `namespace` and `cluster`
 labels (its ServiceMonitor uses honorLabels so they are kept).
 """
 
@@ -202,6 +204,7 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
             )
         )
     backlog = rules.ingestion_backlog
+    depth = f"{INGEST_QUEUE_DEPTH}{{{runtime}}}"
     if backlog.enabled:
         result.append(
             _rule(
@@ -210,8 +213,9 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
                 for_=backlog.for_,
                 severity=backlog.severity,
                 expr=(
-                    f"max by (namespace) ({INGEST_QUEUE_DEPTH}{{{runtime}}}) > {backlog.depth} and "
-                    f"max by (namespace) (deriv({INGEST_QUEUE_DEPTH}{{{runtime}}}[{window}])) > 0"
+                    f"sum by (namespace) (max by (namespace, state) ({depth}))"
+                    f" > {backlog.depth} and sum by (namespace) (max by (namespace, state) "
+                    f"(deriv({depth}[{window}]))) > 0"
                 ),
                 summary=f"The ingestion backlog of {where} keeps growing",
                 description="{{ $value }} documents wait for parsing and embedding and the queue "

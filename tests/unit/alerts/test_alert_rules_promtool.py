@@ -141,8 +141,13 @@ CASES: dict[str, Case] = {
     ),
     # depth > 100 and growing vs a large but stable queue.
     "RagFlowIngestionBacklogGrowing": Case(
-        above=[{"series": f"ragflow_ingest_queue_depth{{{API}}}", "values": "150+5x60"}],
-        below=[{"series": f"ragflow_ingest_queue_depth{{{API}}}", "values": "150x60"}],
+        above=[
+            {"series": f'ragflow_ingest_queue_depth{{{API},state="queued"}}', "values": "140+5x60"},
+            {"series": f'ragflow_ingest_queue_depth{{{API},state="running"}}', "values": "10x60"},
+        ],
+        below=[
+            {"series": f'ragflow_ingest_queue_depth{{{API},state="queued"}}', "values": "150x60"}
+        ],
         quiet_at=14,
         fires_at=25,
         labels=NS,
