@@ -1,0 +1,217 @@
+"""Write a set of desired children to the cluster, and nothing when nothing changed.
+
+`apply_children` is the framework entry point used by every kind's handler (RagFlowCluster,
+BackupPolicy, AlertPolicy). For each desired manifest (built by a pure builder, owner reference
+and labels already set) it:
+- skips the write when the live object exists, carries the hash of this exact desired manifest
+  (annotation `ragflow.operator.dev/applied-hash`) and still semantically contains it (no drift);
+- otherwise server-side applies it (field manager `ragflow-operator`, force);
+- for create-only objects (annotation `ragflow.operator.dev/create-only`, used for generated
+  Secrets) creates it when absent and never touches it afterwards: no rotation on reconcile;
+- hands `spec.replicas` over before an HPA takes it (see `_hand_over_replicas`).
+Then it deletes children of switched-off features: objects of the given kinds that match the
+owner's label selector, are controlled by the owner, and are no longer desired.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragflow_operator import errors, names
+from ragflow_operator.compare import is_semantic_subset
+from ragflow_operator.k8s import KubeClient, ObjectRef
+
+Json = dict[str, Any]
+logger = logging.getLogger(__name__)
+
+#: Annotation marking a manifest that is created once and never updated (generated Secrets).
+ANNOTATION_CREATE_ONLY = f"{names.GROUP}/create-only"
+
+
+@dataclass
+class ApplyResult:
+    """What `apply_children` did, and the live objects after it (keyed by ref)."""
+
+    created: list[ObjectRef] = field(default_factory=list)
+    applied: list[ObjectRef] = field(default_factory=list)
+    unchanged: list[ObjectRef] = field(default_factory=list)
+    removed: list[ObjectRef] = field(default_factory=list)
+    live: dict[ObjectRef, Json] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.applied) + len(self.removed)
+
+
+def manifest_hash(manifest: Json) -> str:
+    """Stable hash of a desired manifest (sorted-key JSON), without our own hash annotation."""
+    clean = copy.deepcopy(manifest)
+    annotations = clean.get("metadata", {}).get("annotations") or {}
+    annotations.pop(names.ANNOTATION_APPLIED_HASH, None)
+    text = json.dumps(clean, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def with_hash(manifest: Json) -> Json:
+    """Copy of `manifest` carrying its own hash annotation."""
+    stamped = copy.deepcopy(manifest)
+    digest = manifest_hash(manifest)
+    stamped.setdefault("metadata", {}).setdefault("annotations", {})[
+        names.ANNOTATION_APPLIED_HASH
+    ] = digest
+    return stamped
+
+
+def is_create_only(manifest: Json) -> bool:
+    annotations = manifest.get("metadata", {}).get("annotations") or {}
+    return annotations.get(ANNOTATION_CREATE_ONLY) == "true"
+
+
+def is_up_to_date(stamped: Json, live: Json | None) -> bool:
+    """True when `live` exists, was applied from this desired manifest and has not drifted."""
+    if live is None:
+        return False
+    live_annotations = live.get("metadata", {}).get("annotations") or {}
+    desired_annotations = stamped["metadata"]["annotations"]
+    if live_annotations.get(names.ANNOTATION_APPLIED_HASH) != desired_annotations.get(
+        names.ANNOTATION_APPLIED_HASH
+    ):
+        return False
+    return is_semantic_subset(stamped, live)
+
+
+def _owns_replicas(live: Json, manager: str) -> bool:
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        spec_fields = (entry.get("fieldsV1") or {}).get("f:spec", {})
+        owner = entry.get("manager") == manager and entry.get("operation") == "Apply"
+        if owner and "f:replicas" in spec_fields:
+            return True
+    return False
+
+
+def _hand_over_replicas(client: KubeClient, stamped: Json, live: Json | None) -> None:
+    """Keep the current replica count when our manifest stops setting `spec.replicas`.
+
+    Without this, dropping the field from our apply would reset the Deployment to 1 replica
+    before the HPA scales it back (Kubernetes docs, "Transferring ownership"): a second field
+    manager applies the live value first, so the field stays owned and keeps its value until
+    the HPA controller takes it over.
+    """
+    if live is None or "replicas" in stamped.get("spec", {}):
+        return
+    replicas = live.get("spec", {}).get("replicas")
+    if replicas is None or not _owns_replicas(live, names.FIELD_MANAGER):
+        return
+    handover = {
+        "apiVersion": stamped["apiVersion"],
+        "kind": stamped["kind"],
+        "metadata": {
+            "name": stamped["metadata"]["name"],
+            "namespace": live["metadata"]["namespace"],
+        },
+        "spec": {"replicas": replicas},
+    }
+    client.apply(handover, field_manager=names.HANDOVER_FIELD_MANAGER)
+
+
+def _apply_one(client: KubeClient, manifest: Json, result: ApplyResult) -> None:
+    ref = ObjectRef.of(manifest)
+    live = client.get(ref)
+    if is_create_only(manifest):
+        if live is not None:
+            result.unchanged.append(ref)
+            result.live[ref] = live
+            return
+        try:
+            result.live[ref] = client.create(manifest)
+            result.created.append(ref)
+        except errors.ApiConflict:  # created concurrently: keep the first one
+            result.unchanged.append(ref)
+            result.live[ref] = client.get(ref) or {}
+        return
+    stamped = with_hash(manifest)
+    if is_up_to_date(stamped, live):
+        result.unchanged.append(ref)
+        result.live[ref] = live or {}
+        return
+    _hand_over_replicas(client, stamped, live)
+    result.live[ref] = client.apply(stamped)
+    (result.applied if live is not None else result.created).append(ref)
+
+
+def _is_controlled_by(obj: Json, owner_uid: str) -> bool:
+    for reference in obj.get("metadata", {}).get("ownerReferences") or []:
+        if reference.get("uid") == owner_uid and reference.get("controller"):
+            return True
+    return False
+
+
+def remove_unwanted(
+    client: KubeClient,
+    *,
+    namespace: str,
+    owner_uid: str,
+    selector: dict[str, str],
+    kinds: Iterable[tuple[str, str]],
+    keep: set[ObjectRef],
+) -> list[ObjectRef]:
+    """Delete objects of `kinds` matching `selector`, controlled by the owner, not in `keep`."""
+    removed: list[ObjectRef] = []
+    for api_version, kind in kinds:
+        for obj in client.list(api_version, kind, namespace, selector):
+            ref = ObjectRef(api_version, kind, namespace, obj["metadata"]["name"])
+            if ref in keep or not _is_controlled_by(obj, owner_uid):
+                continue
+            if client.delete(ref, uid=obj["metadata"].get("uid")):
+                removed.append(ref)
+    return removed
+
+
+def apply_children(
+    client: KubeClient,
+    desired: Sequence[Json],
+    *,
+    namespace: str,
+    owner_uid: str,
+    selector: dict[str, str],
+    removable_kinds: Iterable[tuple[str, str]] = (),
+) -> ApplyResult:
+    """Bring the owner's children to `desired` (in order), then remove switched-off ones.
+
+    `removable_kinds` lists (apiVersion, kind) pairs the owner may ever create; only objects
+    of those kinds that match `selector` and are controlled by `owner_uid` can be removed.
+    Kinds absent from the server (e.g. no VPA CRD) are skipped silently.
+    """
+    result = ApplyResult()
+    for manifest in desired:
+        manifest = copy.deepcopy(manifest)
+        manifest["metadata"]["namespace"] = namespace
+        _apply_one(client, manifest, result)
+    keep = {
+        ObjectRef(m["apiVersion"], m["kind"], namespace, m["metadata"]["name"]) for m in desired
+    }
+    result.removed = remove_unwanted(
+        client,
+        namespace=namespace,
+        owner_uid=owner_uid,
+        selector=selector,
+        kinds=removable_kinds,
+        keep=keep,
+    )
+    if result.writes:
+        logger.info(
+            "children applied",
+            extra={
+                "namespace": namespace,
+                "created": [str(r) for r in result.created],
+                "applied": [str(r) for r in result.applied],
+                "removed": [str(r) for r in result.removed],
+            },
+        )
+    return result

@@ -1,0 +1,66 @@
+"""What optional APIs the cluster serves, as a frozen value the builders can branch on.
+
+`Capabilities.from_resources` turns API discovery facts ({groupVersion: {kinds}}, gathered by
+k8s.KubeClient.served_kinds) into flags. The handlers discover once at startup and the value is
+passed to every builder; the AlertPolicy builders read `prometheus_rule`. `parse_flags` reads the
+`render --capabilities` option. No I/O here (the builders import this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+
+MONITORING_GROUP_VERSION = "monitoring.coreos.com/v1"
+VPA_GROUP_VERSION = "autoscaling.k8s.io/v1"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Optional APIs present in the cluster."""
+
+    #: monitoring.coreos.com/v1 ServiceMonitor (Prometheus Operator).
+    service_monitor: bool = False
+    #: monitoring.coreos.com/v1 PrometheusRule (Prometheus Operator).
+    prometheus_rule: bool = False
+    #: autoscaling.k8s.io/v1 VerticalPodAutoscaler.
+    vertical_pod_autoscaler: bool = False
+
+    @classmethod
+    def from_resources(cls, served: Mapping[str, Iterable[str]]) -> Capabilities:
+        """Flags from discovery: `served` maps groupVersion to the kinds it serves."""
+        monitoring = set(served.get(MONITORING_GROUP_VERSION, ()))
+        vpa = set(served.get(VPA_GROUP_VERSION, ()))
+        return cls(
+            service_monitor="ServiceMonitor" in monitoring,
+            prometheus_rule="PrometheusRule" in monitoring,
+            vertical_pod_autoscaler="VerticalPodAutoscaler" in vpa,
+        )
+
+    @classmethod
+    def all_enabled(cls) -> Capabilities:
+        return cls(**{f.name: True for f in fields(cls)})
+
+
+#: Spelling of each flag on the command line (`render --capabilities servicemonitor,vpa`).
+FLAG_NAMES = {
+    "servicemonitor": "service_monitor",
+    "prometheusrule": "prometheus_rule",
+    "vpa": "vertical_pod_autoscaler",
+}
+
+
+def parse_flags(text: str) -> Capabilities:
+    """`all`, `none` or a comma-separated subset of FLAG_NAMES' keys."""
+    text = text.strip().lower()
+    if text == "all":
+        return Capabilities.all_enabled()
+    if text in ("", "none"):
+        return Capabilities()
+    chosen: dict[str, bool] = {}
+    for flag in text.split(","):
+        flag = flag.strip()
+        if flag not in FLAG_NAMES:
+            raise ValueError(f"unknown capability {flag!r}; known: {', '.join(sorted(FLAG_NAMES))}")
+        chosen[FLAG_NAMES[flag]] = True
+    return Capabilities(**chosen)

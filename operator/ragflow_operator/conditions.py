@@ -1,0 +1,92 @@
+"""Pure status editing in the shape of metav1.Condition, shared by every kind.
+
+Used by the handlers: they build the new status from the current one with `set_condition`, then
+call `status_patch` to get a merge patch only when something really changed, so a reconcile that
+changes nothing writes nothing. `lastTransitionTime` moves only when a condition's status changes.
+No I/O here; `now` is passed in.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+TRUE = "True"
+FALSE = "False"
+UNKNOWN = "Unknown"
+
+
+class Condition(TypedDict):
+    type: str
+    status: str
+    reason: str
+    message: str
+    observedGeneration: int
+    lastTransitionTime: str
+
+
+def timestamp(now: datetime) -> str:
+    """RFC 3339 UTC timestamp with second precision, as Kubernetes writes them."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def find_condition(conditions: list[Mapping[str, Any]], type_: str) -> Mapping[str, Any] | None:
+    """The condition of the given type, or None."""
+    for condition in conditions:
+        if condition.get("type") == type_:
+            return condition
+    return None
+
+
+def set_condition(
+    conditions: list[dict[str, Any]],
+    *,
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Return a new condition list with `type_` set; other conditions and the order are kept.
+
+    The transition time is copied from the existing condition unless `status` changed.
+    """
+    result = [dict(c) for c in conditions]
+    new: dict[str, Any] = {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": timestamp(now),
+    }
+    for index, existing in enumerate(result):
+        if existing.get("type") == type_:
+            if existing.get("status") == status and existing.get("lastTransitionTime"):
+                new["lastTransitionTime"] = existing["lastTransitionTime"]
+            result[index] = new
+            return result
+    result.append(new)
+    return result
+
+
+def is_true(conditions: list[Mapping[str, Any]], type_: str) -> bool:
+    condition = find_condition(conditions, type_)
+    return bool(condition and condition.get("status") == TRUE)
+
+
+def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A JSON merge patch turning `current` status into `desired` status, or None if equal.
+
+    Only the top-level keys of `desired` are compared (others, written by other controllers
+    such as `lastBackup`, are left alone). `conditions` is replaced as a whole list, which a
+    merge patch does anyway.
+    """
+    patch: dict[str, Any] = {}
+    for key, value in desired.items():
+        if current.get(key) != value:
+            patch[key] = copy.deepcopy(value)
+    return patch or None

@@ -1,0 +1,77 @@
+"""The operator's own error types, shared by every kind.
+
+Raised by the models (invalid input the schema cannot express), the kopf layer (a referenced Secret
+is missing) and k8s.py (translated API errors). Handlers map them to a `Ready=False` condition with
+the error's `reason`, and to kopf's TemporaryError/PermanentError. Messages must never contain
+secret values: they name objects and keys only.
+"""
+
+from __future__ import annotations
+
+
+class OperatorError(Exception):
+    """Base class; `reason` is a CamelCase condition reason, `str(err)` the human message."""
+
+    reason = "ReconcileError"
+
+
+class InvalidSpec(OperatorError):
+    """The spec cannot work and retrying cannot help until the user edits it."""
+
+    reason = "InvalidSpec"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason:
+            self.reason = reason
+
+
+class MissingReference(OperatorError):
+    """A referenced object (Secret, RagFlowCluster, BackupPolicy) or key in it does not exist."""
+
+    reason = "MissingReference"
+
+    def __init__(self, message: str, reason: str | None = None, delay: float = 30.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+        if reason:
+            self.reason = reason
+
+
+class DependencyNotReady(OperatorError):
+    """Something we wait for is not ready yet; retry after `delay` seconds."""
+
+    reason = "DependencyNotReady"
+
+    def __init__(self, message: str, delay: float = 10.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+# --- Translated Kubernetes API errors (raised only by k8s.py) ---------------------------------
+
+
+class ApiError(OperatorError):
+    """An API request failed; `status` is the HTTP status code (0 when there was no response)."""
+
+    reason = "ApiError"
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiNotFound(ApiError):
+    """404: the object (or its kind) does not exist."""
+
+
+class ApiConflict(ApiError):
+    """409: already exists, or a resourceVersion/field-manager conflict."""
+
+
+class ApiInvalid(ApiError):
+    """422: the API server rejected the object (schema, CEL, immutable field)."""
+
+
+class ApiThrottled(ApiError):
+    """429 or 5xx: the server is busy or unavailable; retry later."""
