@@ -26,11 +26,11 @@ from ragruntime.backup.destinations.base import Destination, DestinationError
 from ragruntime.backup.format import (
     CatalogEntry,
     Entry,
+    FormatError,
     Manifest,
     ObjectRef,
     canonical_json,
     manifest_path,
-    object_path,
 )
 from ragruntime.backup.objects import DEFAULT_OBJECT_SIZE, ObjectWriter, SealedObject, read_pieces
 from ragruntime.backup.repository import Repository, unlock_keys
@@ -133,7 +133,7 @@ def new_backup_id(now: dt.datetime) -> str:
 
 
 def _iso(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return now.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Fanout:
@@ -166,7 +166,7 @@ class _Fanout:
         def upload(repo: Repository) -> None:
             try:
                 if self.results[repo.name].state != "failed":
-                    repo.destination.put(object_path(sealed.ref.name), sealed.data)
+                    repo.destination.put(sealed.ref.path, sealed.data)
                     with self.lock:
                         self.results[repo.name].objects += 1
                         self.results[repo.name].bytes += len(sealed.data)
@@ -200,10 +200,8 @@ def _choose_parent(
     newest = max(candidates, key=lambda e: e.finished_at)
     parent = repos[0].load_manifest(newest.backup_id, expected_sha256=newest.manifest_sha256)
     unlock_keys(parent, keyring)  # the parent must be readable with today's keyring
-    present = set.intersection(
-        *({i.key.rsplit("/", 1)[-1] for i in r.destination.list("data/")} for r in repos)
-    )
-    return parent, {n: ref for n, ref in parent.objects.items() if n in present}
+    present = set.intersection(*({i.key for i in r.destination.list("data/")} for r in repos))
+    return parent, {ref.name: ref for path, ref in parent.objects.items() if path in present}
 
 
 def run_backup(
@@ -233,7 +231,7 @@ def run_backup(
             by_name[repo.name].fail(f"destination unreachable: {exc}")
     t0 = time.monotonic()
     try:
-        _write(snapshot, live, by_name, keyring, options, result)
+        _write(snapshot, live, by_name, keyring, options, result, clock)
     finally:
         for repo in live:
             with contextlib.suppress(DestinationError):
@@ -253,6 +251,7 @@ def _write(
     keyring: crypto.Keyring,
     options: BackupOptions,
     result: BackupResult,
+    clock: Callable[[], dt.datetime],
 ) -> None:
     parent: Manifest | None = None
     reusable: dict[str, ObjectRef] = {}
@@ -274,22 +273,7 @@ def _write(
         reusable=reusable,
         chunk_size=options.chunk_size,
     )
-    fanout = _Fanout(live, by_name, options)
-    entries: list[Entry] = []
-    try:
-        for source in snapshot.entries():
-            with source.open() as stream:
-                entries.append(
-                    writer.write_entry(
-                        component=source.component,
-                        path=source.path,
-                        pieces=read_pieces(stream, options.object_size),
-                        store=fanout.store,
-                        records=source.records,
-                    )
-                )
-    finally:
-        fanout.close()
+    entries = _upload_entries(snapshot, writer, _Fanout(live, by_name, options), options)
     keys = {result.backup_id: keyring.wrap(data_key)}
     if parent is not None:
         keys.update({k: parent.keys[k] for k in writer.reused_keys})
@@ -300,23 +284,52 @@ def _write(
         parent_id=result.parent_id,
         schedule=options.schedule,
         started_at=result.started_at,
-        finished_at=_iso(utcnow()),
+        finished_at=_iso(clock()),
         entries=tuple(entries),
         keys=keys,
         counts=dict(snapshot.counts()),
         chunk_size=options.chunk_size,
     )
-    manifest = dataclasses.replace(
-        manifest, mac=crypto.manifest_mac(data_key, canonical_json(manifest.unsigned_raw()))
-    )
-    body = manifest.to_bytes()
+    unsigned = canonical_json(manifest.unsigned_raw())
+    manifest = dataclasses.replace(manifest, mac=crypto.manifest_mac(data_key, unsigned))
     result.plain_bytes = manifest.plain_bytes
     result.stored_bytes = sum(
-        {
-            r.name: r.stored_size for e in entries for r in e.objects if r.key == result.backup_id
-        }.values()
+        r.stored_size for r in manifest.objects.values() if r.key == result.backup_id
     )
     result.counts = manifest.counts
+    _commit(manifest, live, by_name, keyring, options, result)
+
+
+def _upload_entries(
+    snapshot: Snapshot, writer: ObjectWriter, fanout: _Fanout, options: BackupOptions
+) -> list[Entry]:
+    entries: list[Entry] = []
+    try:
+        for source in snapshot.entries():
+            with source.open() as stream:
+                entry = writer.write_entry(
+                    component=source.component,
+                    path=source.path,
+                    pieces=read_pieces(stream, options.object_size),
+                    store=fanout.store,
+                    records=source.records,
+                )
+            entries.append(entry)
+    finally:
+        fanout.close()
+    return entries
+
+
+def _commit(
+    manifest: Manifest,
+    live: list[Repository],
+    by_name: dict[str, DestinationResult],
+    keyring: crypto.Keyring,
+    options: BackupOptions,
+    result: BackupResult,
+) -> None:
+    """Manifest to every destination that took all objects; catalogs only if enough did."""
+    body = manifest.to_bytes()
     ready = []
     for repo in live:
         if by_name[repo.name].state == "failed":
@@ -331,10 +344,8 @@ def _write(
             f"only {len(ready)} of {len(by_name)} destinations took the backup; "
             f"{options.min_successful} required; catalogs left unchanged"
         )
-        for repo in ready:
-            by_name[repo.name].fail("not committed: too few destinations succeeded")
-        for r in by_name.values():
-            r.fail("not committed")
+        for destination in by_name.values():
+            destination.fail("not committed: too few destinations succeeded")
         return
     entry = CatalogEntry(
         backup_id=result.backup_id,
@@ -354,7 +365,7 @@ def _write(
             repo.save_catalog(repo.load_catalog().with_entry(entry))
             by_name[repo.name].state = "succeeded"
             committed += 1
-        except DestinationError as exc:
+        except (DestinationError, FormatError) as exc:
             by_name[repo.name].fail(f"catalog update: {exc}")
     result.succeeded = committed >= options.min_successful
     if not result.succeeded:

@@ -42,9 +42,13 @@ def _check_version(raw: Mapping[str, Any], what: str) -> None:
         raise FormatError(f"{what} has format version {version!r}; expected {FORMAT_VERSION}")
 
 
-def object_path(name: str) -> str:
-    """Storage key of a data object, relative to the repository root."""
-    return f"data/{name[:2]}/{name}"
+def object_path(name: str, key: str) -> str:
+    """Storage key of a data object, relative to the repository root.
+
+    The data key id is part of the key: the same plaintext sealed by two backups (two fulls, or
+    after a key rotation) gives two objects, and an upload never overwrites another backup's.
+    """
+    return f"data/{name[:2]}/{name}.{key}"
 
 
 def manifest_path(backup_id: str) -> str:
@@ -84,6 +88,10 @@ class ObjectRef:
     plain_size: int
     stored_size: int
     sha256: str  # of the stored (encrypted) bytes: checkable without any key
+
+    @property
+    def path(self) -> str:
+        return object_path(self.name, self.key)
 
     def to_raw(self) -> dict[str, Any]:
         return {
@@ -159,8 +167,8 @@ class Manifest:
 
     @property
     def objects(self) -> dict[str, ObjectRef]:
-        """Distinct objects this backup references, by name."""
-        return {o.name: o for e in self.entries for o in e.objects}
+        """Distinct objects this backup references, by storage path."""
+        return {o.path: o for e in self.entries for o in e.objects}
 
     @property
     def plain_bytes(self) -> int:

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 
-from ragruntime.backup.format import manifest_path, object_path
+from ragruntime.backup.format import manifest_path
 from ragruntime.backup.repository import Repository
 from ragruntime.backup.retention import RetentionPolicy, apply_policy
 
@@ -51,7 +51,7 @@ def prune(
     report.removed = [b.backup_id for b in decision.remove]
     report.reasons = {k: list(v) for k, v in decision.reasons.items()}
     kept_manifests = [repo.committed_manifest(b.backup_id) for b in decision.keep]
-    referenced = {name for m in kept_manifests for name in m.objects}
+    referenced = {path for m in kept_manifests for path in m.objects}
     locks = [b for b in repo.active_locks(now, lock_stale_after) if b != own_backup_id]
     if dry_run:
         return report
@@ -69,8 +69,7 @@ def prune(
         report.sweep_skipped = f"backups in progress: {', '.join(sorted(locks))}"
         return report
     for info in repo.destination.list("data/"):
-        name = info.key.rsplit("/", 1)[-1]
-        if name not in referenced and info.key == object_path(name):
+        if info.key not in referenced:
             repo.destination.delete(info.key)
             report.deleted_objects += 1
             report.freed_bytes += info.size

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from ragruntime.backup import crypto
-from ragruntime.backup.format import Entry, Manifest, ObjectRef, object_path
+from ragruntime.backup.format import Entry, Manifest, ObjectRef
 from ragruntime.backup.objects import read_entry
 from ragruntime.backup.repository import Repository, UnknownBackup, unlock_keys
 
@@ -53,7 +53,7 @@ def restore_manifest(
     sink.prepare(force)
 
     def fetch(ref: ObjectRef) -> bytes:
-        return repo.destination.get(object_path(ref.name))
+        return repo.destination.get(ref.path)
 
     for entry in manifest.entries:
         sink.write(entry, read_entry(entry, fetch, keys))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.base import DestinationError
-from ragruntime.backup.format import FormatError, Manifest, ObjectRef, object_path
+from ragruntime.backup.format import FormatError, Manifest, ObjectRef
 from ragruntime.backup.objects import IntegrityError, read_entry
 from ragruntime.backup.repository import Repository, UnknownBackup, unlock_keys
 from ragruntime.backup.restore import RestoreSink, restore_manifest
@@ -74,7 +74,7 @@ def verify_integrity(repo: Repository, backup_id: str, keyring: crypto.Keyring) 
     manifest, keys = loaded
 
     def fetch(ref: ObjectRef) -> bytes:
-        data = repo.destination.get(object_path(ref.name))
+        data = repo.destination.get(ref.path)
         report.objects += 1
         report.bytes += len(data)
         return data

@@ -41,7 +41,7 @@ def test_manifest_round_trips_and_serialises_canonically() -> None:
     data = manifest.to_bytes()
     assert Manifest.from_bytes(data) == manifest
     assert data == canonical_json(json.loads(data))
-    assert manifest.objects.keys() == {"ab" * 32}
+    assert manifest.objects.keys() == {"data/ab/" + "ab" * 32 + ".b1"}
     assert manifest.components == {"database": 10}
 
 
