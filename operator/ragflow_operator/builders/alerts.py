@@ -323,8 +323,8 @@ def validate_rule_groups(groups: dict[str, Any]) -> list[str]:
 
 
 def common_labels(model: AlertPolicyModel) -> dict[str, str]:
-    """Our label set for the policy's children (instance = the RagFlowCluster)."""
-    return names.component_labels(model.cluster, names.COMPONENT_ALERTS)
+    """Our label set for the policy's children (instance = the AlertPolicy, their owner)."""
+    return names.component_labels(model.name, names.COMPONENT_ALERTS)
 
 
 def build_rules_object(model: AlertPolicyModel, target: str) -> Manifest:

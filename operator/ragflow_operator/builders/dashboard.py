@@ -1,0 +1,237 @@
+"""Grafana dashboard of an AlertPolicy's RagFlowCluster, as a ConfigMap for the Grafana sidecar.
+
+`build_dashboard(model)` returns the dashboard JSON model (a dict): query latency p50/p95/p99,
+throughput, error ratio, memory and CPU, ingestion backlog, cache hit ratio, backup freshness and
+the policy's firing alerts. Every query is scoped to the cluster with the same label matchers as
+the alerting rules (builders/alerts.py). `build_dashboard_configmap` wraps it into a ConfigMap
+carrying the sidecar's label (spec.dashboard.labels, default `grafana_dashboard: "1"`). Called by
+handlers/alert_policy.py and the `render` command; the PromQL of every panel is parsed in
+tests/unit/alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ragflow_operator import names
+from ragflow_operator.builders import alerts
+from ragflow_operator.builders.render import Manifest, render_manifest
+from ragflow_operator.model.alert_policy import AlertPolicyModel
+
+#: Grafana's own range for rate(): at least four scrape intervals of the data source.
+RATE = "$__rate_interval"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+PANEL_WIDTH = 12
+PANEL_HEIGHT = 8
+FOLDER_ANNOTATION = "grafana_folder"
+
+
+def dashboard_name(model: AlertPolicyModel) -> str:
+    return names.child_name(model.name, "dashboard")
+
+
+def dashboard_uid(model: AlertPolicyModel) -> str:
+    """Stable uid (Grafana allows 40 characters): the same policy keeps the same URL."""
+    return f"ragflow-{model.namespace}-{model.name}"[:40]
+
+
+def _target(expr: str, legend: str, ref: str) -> dict[str, Any]:
+    return {"datasource": DATASOURCE, "expr": expr, "legendFormat": legend, "refId": ref}
+
+
+def _panel(
+    title: str,
+    targets: list[tuple[str, str]],
+    unit: str,
+    *,
+    kind: str = "timeseries",
+    description: str = "",
+    thresholds: list[tuple[float | None, str]] | None = None,
+) -> dict[str, Any]:
+    steps = [{"value": value, "color": color} for value, color in thresholds or [(None, "green")]]
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "thresholds": {"mode": "absolute", "steps": steps},
+            },
+            "overrides": [],
+        },
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "targets": [
+            _target(expr, legend, chr(ord("A") + index))
+            for index, (expr, legend) in enumerate(targets)
+        ],
+    }
+
+
+def _panels(model: AlertPolicyModel) -> list[dict[str, Any]]:
+    runtime = alerts.runtime_matchers(model)
+    pods = alerts.pod_matchers(model)
+    backups = alerts.backup_matchers(model)
+    buckets = f"rate({alerts.LATENCY_BUCKETS}{{{runtime}}}[{RATE}])"
+    queries = f"{alerts.QUERIES}{{{runtime}}}"
+    errors = f'{alerts.QUERIES}{{{runtime},status="{alerts.QUERY_ERROR_STATUS}"}}'
+    cache = f"ragflow_cache_requests_total{{{runtime}}}"
+    cache_hits = f'ragflow_cache_requests_total{{{runtime},result="hit"}}'
+    max_age = alerts.duration_seconds(model.rules.backup_stale.max_age)
+    latency_threshold = model.rules.high_query_latency.p95_seconds
+    error_threshold = model.rules.high_error_rate.ratio
+    return [
+        _panel(
+            "Query latency (p50 / p95 / p99)",
+            [
+                (f"histogram_quantile({q}, sum by (le) ({buckets}))", f"p{round(q * 100)}")
+                for q in (0.5, 0.95, 0.99)
+            ],
+            "s",
+            description="From the ragflow_query_latency_seconds histogram of all api pods.",
+            thresholds=[(None, "green"), (latency_threshold, "red")],
+        ),
+        _panel(
+            "Throughput",
+            [(f"sum by (status) (rate({queries}[{RATE}]))", "{{status}}")],
+            "reqps",
+            description="Queries per second by status.",
+        ),
+        _panel(
+            "Error ratio",
+            [(f"sum(rate({errors}[{RATE}])) / sum(rate({queries}[{RATE}]))", "errors")],
+            "percentunit",
+            thresholds=[(None, "green"), (error_threshold, "red")],
+        ),
+        _panel(
+            "Memory",
+            [
+                (f"sum by (pod) (ragflow_memory_usage_bytes{{{runtime}}})", "{{pod}} (runtime)"),
+                (
+                    f'sum by (pod) ({alerts.WORKING_SET}{{{pods},container!="",container!="POD"}})',
+                    "{{pod}} (working set)",
+                ),
+                (
+                    f'sum by (pod) ({alerts.CONTAINER_LIMITS}{{{pods},resource="memory"}})',
+                    "{{pod}} (limit)",
+                ),
+            ],
+            "bytes",
+        ),
+        _panel(
+            "CPU",
+            [(f"ragflow_cpu_usage_percent{{{runtime}}}", "{{pod}}")],
+            "percent",
+        ),
+        _panel(
+            "Ingestion backlog",
+            [
+                (
+                    f"max by (state) ({alerts.INGEST_QUEUE_DEPTH}{{{runtime}}})",
+                    "{{state}}",
+                ),
+                (
+                    f"sum(rate(ragflow_documents_processed_total{{{runtime}}}[{RATE}])) * 60",
+                    "documents processed / min",
+                ),
+            ],
+            "short",
+        ),
+        _panel(
+            "Cache hit ratio",
+            [
+                (
+                    f"sum by (layer) (rate({cache_hits}[{RATE}])) / "
+                    f"sum by (layer) (rate({cache}[{RATE}]))",
+                    "{{layer}}",
+                )
+            ],
+            "percentunit",
+        ),
+        _panel(
+            "Backup freshness",
+            [
+                (
+                    f"time() - max by (policy) ({alerts.BACKUP_LAST_SUCCESS}{{{backups}}})",
+                    "{{policy}}",
+                )
+            ],
+            "s",
+            kind="stat",
+            description="Age of the newest successful backup, per BackupPolicy.",
+            thresholds=[(None, "green"), (max_age, "red")],
+        ),
+        _panel(
+            "Active connections",
+            [(f"sum(ragflow_active_connections{{{runtime}}})", "connections")],
+            "short",
+        ),
+        _panel(
+            "Firing alerts",
+            [
+                (
+                    f'ALERTS{{{alerts.CLUSTER_LABEL}="{model.cluster}",'
+                    f'namespace="{model.namespace}",alertstate="firing"}}',
+                    "{{alertname}} ({{severity}})",
+                )
+            ],
+            "short",
+            kind="table",
+        ),
+    ]
+
+
+def build_dashboard(model: AlertPolicyModel) -> dict[str, Any]:
+    """The Grafana dashboard JSON model for the policy's cluster."""
+    panels = _panels(model)
+    for index, panel in enumerate(panels):
+        panel["id"] = index + 1
+        panel["gridPos"] = {
+            "x": (index % 2) * PANEL_WIDTH,
+            "y": (index // 2) * PANEL_HEIGHT,
+            "w": PANEL_WIDTH,
+            "h": PANEL_HEIGHT,
+        }
+    return {
+        "uid": dashboard_uid(model),
+        "title": f"RAGFlow {model.namespace}/{model.cluster}",
+        "tags": ["ragflow", model.cluster],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "30s",
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                }
+            ]
+        },
+        "annotations": {"list": []},
+        "panels": panels,
+    }
+
+
+def build_dashboard_configmap(model: AlertPolicyModel) -> Manifest:
+    """The dashboard ConfigMap (labelled for the Grafana sidecar)."""
+    labels = {**model.dashboard.labels, **alerts.common_labels(model)}
+    annotations = {FOLDER_ANNOTATION: model.dashboard.folder} if model.dashboard.folder else {}
+    return render_manifest(
+        "dashboard-configmap.yaml.j2",
+        name=dashboard_name(model),
+        namespace=model.namespace,
+        labels=labels,
+        annotations=annotations,
+        owner=model.owner_reference,
+        key=f"{dashboard_name(model)}.json",
+        dashboard=json.dumps(build_dashboard(model), indent=2, sort_keys=True),
+    )
