@@ -7,13 +7,14 @@ Called by ``ragruntime backup verify`` (the operator's validation CronJob) and b
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.base import DestinationError
-from ragruntime.backup.format import FormatError, Manifest, ObjectRef
-from ragruntime.backup.objects import IntegrityError, read_entry
+from ragruntime.backup.format import FormatError, Manifest
+from ragruntime.backup.objects import IntegrityError, open_object
 from ragruntime.backup.repository import Repository, UnknownBackup, unlock_keys
 from ragruntime.backup.restore import RestoreSink, restore_manifest
 
@@ -73,20 +74,26 @@ def verify_integrity(repo: Repository, backup_id: str, keyring: crypto.Keyring) 
         return report
     manifest, keys = loaded
 
-    def fetch(ref: ObjectRef) -> bytes:
-        data = repo.destination.get(ref.path)
-        report.objects += 1
-        report.bytes += len(data)
-        return data
-
+    failed: set[str] = set()
     for entry in manifest.entries:
-        try:
-            for _ in read_entry(entry, fetch, keys):
-                pass
-        except IntegrityError as exc:
-            report.problem(f"{entry.component}/{entry.path}: {exc}")
-        except DestinationError as exc:
-            report.problem(f"{entry.component}/{entry.path}: object missing or unreadable: {exc}")
+        digest = hashlib.sha256()
+        intact = True
+        for ref in entry.objects:
+            try:
+                stored = repo.destination.get(ref.path)
+                report.objects += 1
+                report.bytes += len(stored)
+                digest.update(open_object(ref, stored, keys))
+            except IntegrityError as exc:
+                intact = False
+                if ref.path not in failed:
+                    failed.add(ref.path)
+                    report.problem(f"{entry.component}/{entry.path}: {exc}")
+            except DestinationError as exc:
+                intact = False
+                report.problem(f"{entry.component}/{entry.path}: object {ref.name} missing: {exc}")
+        if intact and digest.hexdigest() != entry.sha256:
+            report.problem(f"{entry.component}/{entry.path}: entry checksum mismatch")
     report.seconds = time.monotonic() - start
     return report
 
