@@ -61,7 +61,8 @@ RUN --mount=type=bind,from=wheel,source=/wheels,target=/tmp/wheels \
     pip install --no-cache-dir --no-deps /tmp/wheels/ragflow_operator-*.whl
 COPY templates/ /app/templates/
 COPY crds/ /app/crds/
-ENV RAGFLOW_TEMPLATES_DIR=/app/templates
+# ragflow_operator/assets.py: the directory holding templates/ and crds/.
+ENV RAGFLOW_OPERATOR_ASSETS=/app
 USER 10001:10001
 EXPOSE 8080 9090
 ENTRYPOINT ["ragflow-operator"]

@@ -85,7 +85,7 @@ def test_operator_image_has_no_ml_stack() -> None:
     operator = stages()["operator"]
     assert "torch" not in operator and "runtime.txt" not in operator
     assert "operator.txt" in operator
-    assert "RAGFLOW_TEMPLATES_DIR=/app/templates" in operator
+    assert "RAGFLOW_OPERATOR_ASSETS=/app" in operator
     assert "COPY templates/" in operator and "COPY crds/" in operator
 
 

@@ -34,6 +34,8 @@ VALUE_SETS = {
     "metrics-off": ["metrics.enabled=false"],
 }
 
+OWN_KINDS = {"RagFlowCluster", "BackupPolicy", "AlertPolicy"}
+
 APPLY_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
 
 CHILD_KIND_RESOURCES = {
@@ -51,6 +53,7 @@ CHILD_KIND_RESOURCES = {
     "Ingress": ("networking.k8s.io", "ingresses"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "PrometheusRule": ("monitoring.coreos.com", "prometheusrules"),
+    "AlertmanagerConfig": ("monitoring.coreos.com", "alertmanagerconfigs"),
     "VerticalPodAutoscaler": ("autoscaling.k8s.io", "verticalpodautoscalers"),
 }
 """Every kind the operator may render, and the RBAC resource that must cover it."""
@@ -144,6 +147,7 @@ def test_operator_deployment_is_one_replica_recreate_with_kopf_liveness(
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports[probe["port"]] == 8080
     assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert "--metrics-port=9090" in container["args"]
 
 
 def test_operator_pod_meets_the_restricted_pod_security_standard(
@@ -266,6 +270,9 @@ def test_cluster_role_grants_apply_verbs_on_every_child_kind_the_operator_render
     rendered_kinds = set()
     for template in templates:
         rendered_kinds |= set(re.findall(r"^kind:\s*(\w+)", template.read_text(), re.MULTILINE))
+    for builder in (REPO_ROOT / "operator" / "ragflow_operator" / "builders").glob("*.py"):
+        rendered_kinds |= set(re.findall(r"[\"']kind[\"']:\s*[\"'](\w+)[\"']", builder.read_text()))
+    rendered_kinds -= OWN_KINDS  # our custom resources appear only as ownerReferences
     unknown = rendered_kinds - CHILD_KIND_RESOURCES.keys()
     assert not unknown, f"templates render kinds the chart's RBAC does not know: {unknown}"
     for kind in sorted(rendered_kinds):
