@@ -1,0 +1,167 @@
+"""kopf handlers of AlertPolicy: model -> rules, dashboard, routing -> apply -> status.
+
+`reconcile_alert_policy(client, body, now)` does one reconcile and returns the desired status; the
+kopf handlers (create/update/resume and a drift-repair timer) call it inside
+`metrics.reconcile_timer` and write the status only when it changed.
+
+Each reconcile discovers whether the cluster serves PrometheusRule and AlertmanagerConfig (two
+discovery GETs), so installing or removing the Prometheus Operator's CRDs switches the rules
+between a PrometheusRule and the fallback ConfigMap at the next reconcile; the object of the
+other kind is removed by apply.py. Every rule is parsed before anything is written: an invalid
+custom rule sets `Ready=False` (reason InvalidRule, the parser's message) and leaves what is in
+the cluster untouched, so a typo never replaces working alerts with a broken rule group.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from ragflow_operator import conditions, metrics, names
+from ragflow_operator.apply import apply_children
+from ragflow_operator.builders import alert_routing, alerts, dashboard
+from ragflow_operator.k8s import KubeClient, ObjectRef
+from ragflow_operator.model.alert_policy import AlertPolicyModel
+
+logger = logging.getLogger(__name__)
+Json = dict[str, Any]
+
+MONITORING_V1 = "monitoring.coreos.com/v1"
+MONITORING_V1ALPHA1 = "monitoring.coreos.com/v1alpha1"
+#: Every kind an AlertPolicy may own; the ones not desired any more are deleted.
+REMOVABLE_KINDS = (
+    ("v1", "ConfigMap"),
+    (MONITORING_V1, "PrometheusRule"),
+    (MONITORING_V1ALPHA1, "AlertmanagerConfig"),
+)
+#: Seconds between drift-repair reconciles (children edited or deleted by hand, CRDs installed).
+REPAIR_INTERVAL_S = 60.0
+
+READY = "Ready"
+RULES_VALID = "RulesValid"
+ROUTING = "RoutingReady"
+
+
+class StatusEditor:
+    """The desired status of one reconcile; `set` edits a condition (metav1.Condition shape)."""
+
+    def __init__(self, model: AlertPolicyModel, current: Json, now: datetime) -> None:
+        self.model = model
+        self.now = now
+        self.status: Json = {
+            "observedGeneration": model.generation,
+            "conditions": list(current.get("conditions") or []),
+        }
+
+    def set(self, type_: str, state: str, reason: str, message: str) -> None:
+        self.status["conditions"] = conditions.set_condition(
+            self.status["conditions"],
+            type_=type_,
+            status=state,
+            reason=reason,
+            message=message,
+            generation=self.model.generation,
+            now=self.now,
+        )
+
+
+def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> Json:
+    """Bring the policy's children to its spec; return the desired status."""
+    model = AlertPolicyModel.from_body(body)
+    editor = StatusEditor(model, dict(body.get("status") or {}), now)
+    status = editor.status
+    groups = alerts.build_rule_groups(model)
+    problems = alerts.validate_rule_groups(groups)
+    if problems:
+        message = "; ".join(problems)
+        logger.warning(
+            "invalid alerting rules, nothing applied",
+            extra={"namespace": model.namespace, "policy": model.name, "problems": problems},
+        )
+        editor.set(RULES_VALID, conditions.FALSE, "InvalidRule", message)
+        editor.set(READY, conditions.FALSE, "InvalidRule", message)
+        return status
+
+    served = client.served_kinds([MONITORING_V1, MONITORING_V1ALPHA1])
+    has_prometheus_rule = "PrometheusRule" in served.get(MONITORING_V1, set())
+    has_routing = "AlertmanagerConfig" in served.get(MONITORING_V1ALPHA1, set())
+    target = alerts.TARGET_PROMETHEUS_RULE if has_prometheus_rule else alerts.TARGET_CONFIGMAP
+
+    desired = [alerts.build_rules_object(model, target)]
+    if model.dashboard.enabled:
+        desired.append(dashboard.build_dashboard_configmap(model))
+    if model.alertmanager.enabled and has_routing:
+        desired.append(alert_routing.build_routing(model))
+    result = apply_children(
+        client,
+        desired,
+        namespace=model.namespace,
+        owner_uid=model.uid,
+        selector=names.instance_labels(model.name),
+        removable_kinds=REMOVABLE_KINDS,
+    )
+    written = [result.live.get(ref, {"kind": ref.kind}) for ref in result.created + result.applied]
+    metrics.record_children_applied(names.KIND_ALERT_POLICY, written)
+
+    status.update(
+        rules=alerts.count_rules(groups),
+        target=target,
+        ruleObject=alerts.rules_object_name(model),
+    )
+    if model.dashboard.enabled:
+        status["dashboard"] = dashboard.dashboard_name(model)
+    editor.set(RULES_VALID, conditions.TRUE, "Parsed", f"{status['rules']} rules parsed")
+    if not model.alertmanager.enabled:
+        editor.set(ROUTING, conditions.TRUE, "Disabled", "alertmanager routing is not enabled")
+    elif has_routing:
+        routing = alert_routing.routing_name(model)
+        editor.set(ROUTING, conditions.TRUE, "Applied", f"AlertmanagerConfig {routing}")
+    else:
+        missing = f"{MONITORING_V1ALPHA1} AlertmanagerConfig is not served by this cluster"
+        editor.set(ROUTING, conditions.FALSE, "AlertmanagerConfigUnavailable", missing)
+    cluster_ref = ObjectRef(names.API_VERSION, names.KIND_CLUSTER, model.namespace, model.cluster)
+    if client.get(cluster_ref) is None:
+        editor.set(
+            READY,
+            conditions.FALSE,
+            "ClusterNotFound",
+            f"{target} {alerts.rules_object_name(model)} applied; RagFlowCluster "
+            f"{model.cluster} does not exist (yet)",
+        )
+    else:
+        applied = f"{status['rules']} rules in {target} {alerts.rules_object_name(model)}"
+        editor.set(READY, conditions.TRUE, "RulesApplied", applied)
+    return status
+
+
+def run_reconcile(client: KubeClient, body: kopf.Body | Json) -> None:
+    """One timed reconcile; writes the status subresource only when it changed."""
+    raw: Json = dict(body)
+    with metrics.reconcile_timer(names.KIND_ALERT_POLICY):
+        status = reconcile_alert_policy(client, raw, now=datetime.now(UTC))
+        patch = conditions.status_patch(raw.get("status") or {}, status)
+        if patch:
+            meta = raw["metadata"]
+            ref = ObjectRef(
+                names.API_VERSION, names.KIND_ALERT_POLICY, meta["namespace"], meta["name"]
+            )
+            client.patch_status(ref, patch)
+
+
+def register(registry: kopf.OperatorRegistry, client: KubeClient) -> None:
+    """Register the AlertPolicy handlers on `registry`, all sharing `client`."""
+    resource = (names.GROUP, names.VERSION, names.PLURAL_ALERT_POLICY)
+
+    @kopf.on.resume(*resource, registry=registry)
+    @kopf.on.create(*resource, registry=registry)
+    @kopf.on.update(*resource, registry=registry, field="spec")
+    def alert_policy_changed(body: kopf.Body, **_: Any) -> None:
+        run_reconcile(client, body)
+
+    @kopf.timer(
+        *resource, registry=registry, interval=REPAIR_INTERVAL_S, initial_delay=REPAIR_INTERVAL_S
+    )
+    def alert_policy_repair(body: kopf.Body, **_: Any) -> None:
+        run_reconcile(client, body)
