@@ -1,0 +1,48 @@
+"""FastAPI dependencies: the runtime, Bearer API-key auth, lenient JSON bodies."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from ragruntime.errors import InvalidArgument, Unauthorized
+from ragruntime.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+def require_api_key(request: Request) -> None:
+    """``Authorization: Bearer <key>``; missing or wrong -> 401 with RAGFlow's code 109."""
+    expected: str = request.app.state.api_key
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized("Authorization is not valid!")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization is not valid!")
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Unauthorized("API key is invalid!")
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The JSON object body, ``{}`` when empty; anything else is an argument error."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise InvalidArgument("Request body is not valid JSON") from exc
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidArgument("Request body must be a JSON object")
+    return body
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+JsonBody = Annotated[dict[str, Any], Depends(json_body)]

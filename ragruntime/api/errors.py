@@ -1,0 +1,53 @@
+"""Exception handlers: our errors, validation errors and surprises -> RAGFlow's envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pymilvus import MilvusException
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ragruntime.errors import RetCode, RuntimeServiceError
+
+log = logging.getLogger(__name__)
+
+
+def envelope(code: int, message: str, status: int) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RuntimeServiceError)
+    async def service_error(_request: Request, exc: RuntimeServiceError) -> JSONResponse:
+        return envelope(int(exc.code), exc.message, exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())[1:])
+        message = f"Field: <{field}> - Message: <{first.get('msg', 'invalid')}>"
+        return envelope(int(RetCode.ARGUMENT_ERROR), message, 200)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = exc.status_code if exc.status_code in (401, 403, 404) else RetCode.ARGUMENT_ERROR
+        return envelope(int(code), str(exc.detail), exc.status_code)
+
+    @app.exception_handler(MilvusException)
+    async def vector_error(_request: Request, exc: MilvusException) -> JSONResponse:
+        log.error("vector store error", extra={"milvus_code": exc.code})
+        return envelope(int(RetCode.CONNECTION_ERROR), f"vector store error: {exc.message}", 503)
+
+    @app.exception_handler(OperationalError)
+    async def database_error(_request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database error: %s", type(exc.orig).__name__)
+        return envelope(int(RetCode.CONNECTION_ERROR), "metadata database unavailable", 503)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return envelope(int(RetCode.EXCEPTION_ERROR), f"{type(exc).__name__}", 500)

@@ -1,0 +1,113 @@
+"""``create_app(settings)``: the FastAPI application and its lifespan.
+
+The lifespan opens the runtime (stores + embedding model, in a thread so the event loop stays
+free), starts the ingestion worker when the role includes it, and on shutdown stops the worker
+(it finishes or returns its task) before closing the stores. Nothing happens at import time.
+``/health`` answers while the model loads; ``/ready`` only once everything is open.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ragruntime import __version__
+from ragruntime.api.deps import require_api_key
+from ragruntime.api.errors import install_error_handlers
+from ragruntime.api.routes import chunks, datasets, documents, retrieval, system
+from ragruntime.config import Settings
+from ragruntime.ingest.embedding import Embedder
+from ragruntime.ingest.worker import Worker
+from ragruntime.metrics import RuntimeMetrics
+from ragruntime.runtime import open_runtime
+
+log = logging.getLogger(__name__)
+
+
+class ConnectionMetrics:
+    """ASGI middleware: ``ragflow_active_connections`` and ``ragflow_http_requests_total``."""
+
+    def __init__(self, app: ASGIApp, metrics: RuntimeMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        self.metrics.active_connections.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.active_connections.dec()
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.http_requests.labels(scope["method"], path, str(status["code"])).inc()
+
+
+def resolve_api_key(settings: Settings) -> str:
+    """The configured key, or one generated once and kept in <data_dir>/api_key (mode 0600)."""
+    if settings.api_key:
+        return settings.api_key
+    path = settings.data_dir / "api_key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = "ragflow-" + secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    log.warning("RAGFLOW_API_KEY not set; generated one", extra={"key_file": str(path)})
+    return key
+
+
+def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
+    """Build the app for ``settings.role``; ``embedder`` lets tests share one loaded model."""
+    metrics = RuntimeMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await run_in_threadpool(
+            open_runtime, settings, embedder=embedder, metrics=metrics
+        )
+        worker = Worker(runtime, settings.worker_threads) if settings.runs_worker else None
+        if worker is not None:
+            worker.start()
+        app.state.runtime = runtime
+        log.info("ragruntime ready", extra={"role": settings.role.value})
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await run_in_threadpool(worker.stop, settings.shutdown_grace_seconds)
+            app.state.runtime = None
+            await run_in_threadpool(runtime.close)
+            log.info("ragruntime stopped")
+
+    app = FastAPI(title="ragruntime", version=__version__, lifespan=lifespan)
+    app.state.runtime = None
+    app.state.metrics = metrics
+    app.state.api_key = resolve_api_key(settings)
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(system.ragflow_router, prefix="/api/v1")
+    if settings.runs_api:
+        api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])
+        for module in (datasets, documents, chunks, retrieval):
+            api_v1.include_router(module.router)
+        app.include_router(api_v1)
+    app.add_middleware(ConnectionMetrics, metrics=metrics)
+    return app

@@ -1,0 +1,1 @@
+"""Ingestion: parsers, chunking, embedding, the per-task pipeline, the worker loop (no FastAPI)."""

@@ -1,0 +1,104 @@
+"""Chunking that honours a dataset's ``parser_config`` as RAGFlow's "naive" method does.
+
+Sections are split at every ``delimiter`` (each character is a delimiter; a multi-character one
+is written between backticks, e.g. "`##`"), then pieces are merged greedily until a chunk
+reaches ``chunk_token_num`` tokens; ``overlapped_percent`` (0-90) repeats the tail of the
+previous chunk at the start of the next. A piece longer than the limit is cut by tokens.
+Tokens are words and single punctuation/CJK characters (``count_tokens``), an approximation of
+RAGFlow's tokenizer that needs no model. Pure functions, called by ``ragruntime.ingest.pipeline``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+TOKEN_RE = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
+
+
+@dataclass(frozen=True)
+class ChunkingConfig:
+    chunk_token_num: int = 512
+    delimiter: str = "\n"
+    overlapped_percent: int = 0
+
+    @classmethod
+    def from_parser_config(cls, config: dict[str, Any]) -> ChunkingConfig:
+        tokens = int(config.get("chunk_token_num") or 512)
+        overlap = int(config.get("overlapped_percent") or 0)
+        delimiter = config.get("delimiter")
+        return cls(
+            chunk_token_num=max(1, min(tokens, 8192)),
+            delimiter="\n" if delimiter is None or delimiter == "" else str(delimiter),
+            overlapped_percent=max(0, min(overlap, 90)),
+        )
+
+
+def count_tokens(text: str) -> int:
+    return len(TOKEN_RE.findall(text))
+
+
+def _delimiter_pattern(delimiter: str) -> re.Pattern[str]:
+    delimiter = delimiter.encode().decode("unicode_escape") if "\\" in delimiter else delimiter
+    multi = re.findall(r"`([^`]+)`", delimiter)
+    singles = re.sub(r"`[^`]+`", "", delimiter)
+    alternatives = [re.escape(m) for m in sorted(multi, key=len, reverse=True)]
+    alternatives += [re.escape(ch) for ch in dict.fromkeys(singles)]
+    return re.compile("(" + "|".join(alternatives) + ")") if alternatives else re.compile("(\n)")
+
+
+def split_pieces(text: str, delimiter: str) -> list[str]:
+    """Split after each delimiter, keeping it with the preceding piece."""
+    parts = _delimiter_pattern(delimiter).split(text)
+    pieces: list[str] = []
+    for index in range(0, len(parts), 2):
+        piece = parts[index] + (parts[index + 1] if index + 1 < len(parts) else "")
+        if piece.strip():
+            pieces.append(piece)
+    return pieces
+
+
+def _cut_long(piece: str, limit: int) -> list[str]:
+    spans = [m.span() for m in TOKEN_RE.finditer(piece)]
+    if len(spans) <= limit:
+        return [piece]
+    starts = [spans[i][0] for i in range(0, len(spans), limit)]
+    ends = [*starts[1:], len(piece)]
+    return [piece[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
+def _tail(text: str, tokens: int) -> str:
+    spans = [m.span() for m in TOKEN_RE.finditer(text)]
+    if tokens <= 0 or not spans:
+        return ""
+    return text[spans[max(0, len(spans) - tokens)][0] :]
+
+
+def chunk_sections(sections: list[str], config: ChunkingConfig) -> list[str]:
+    """Merge delimiter-split pieces of all sections into chunks of at most the token limit."""
+    limit = config.chunk_token_num
+    overlap_tokens = limit * config.overlapped_percent // 100
+    chunks: list[str] = []
+    current = ""
+    current_tokens = 0
+    for section in sections:
+        for raw_piece in split_pieces(section, config.delimiter):
+            for piece in _cut_long(raw_piece, limit):
+                piece_tokens = count_tokens(piece)
+                if current and current_tokens + piece_tokens > limit:
+                    chunks.append(current.strip())
+                    current = _tail(current, overlap_tokens)
+                    if current:
+                        current += " "
+                    current_tokens = count_tokens(current)
+                current += piece
+                current_tokens += piece_tokens
+        if current.strip() and current_tokens >= limit:
+            chunks.append(current.strip())
+            current, current_tokens = "", 0
+        elif current and not current.endswith("\n"):
+            current += "\n"
+    if current.strip():
+        chunks.append(current.strip())
+    return [c for c in chunks if c]

@@ -1,0 +1,119 @@
+"""Prometheus metrics of one runtime, in its own ``CollectorRegistry`` (several apps per process).
+
+Names follow docs/runtime.md and DESIGN.md: ``ragflow_query_latency_seconds`` (histogram),
+``ragflow_query_total{status,model}``, ``ragflow_active_connections``,
+``ragflow_memory_usage_bytes``, ``ragflow_cpu_usage_percent``,
+``ragflow_documents_processed_total{status}``, ``ragflow_ingest_queue_depth{state}``,
+``ragflow_cache_requests_total{layer,result}``, ``ragflow_http_requests_total``.
+Process gauges and the queue depth are read at scrape time. Used by the app, worker and retrieval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Protocol
+
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+QUERY_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+class QueueDepthSource(Protocol):
+    def depth(self) -> dict[str, int]: ...
+
+
+class _ScrapeTimeCollector(Collector):
+    """Memory, CPU and queue depth, measured when Prometheus scrapes."""
+
+    def __init__(self, metrics: RuntimeMetrics) -> None:
+        self._metrics = metrics
+        self._process = psutil.Process()
+        self._process.cpu_percent(None)  # the first call only primes the counter
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        memory = GaugeMetricFamily(
+            "ragflow_memory_usage_bytes", "Resident memory of this runtime process in bytes."
+        )
+        memory.add_metric([], float(self._process.memory_info().rss))
+        yield memory
+        cpu = GaugeMetricFamily(
+            "ragflow_cpu_usage_percent",
+            "CPU used by this process since the previous scrape, percent of one core.",
+        )
+        cpu.add_metric([], float(self._process.cpu_percent(None)))
+        yield cpu
+        queue = self._metrics.queue
+        if queue is None:
+            return
+        depth = GaugeMetricFamily(
+            "ragflow_ingest_queue_depth",
+            "Ingestion tasks waiting (queued) or in progress (running).",
+            labels=["state"],
+        )
+        try:
+            for state, count in sorted(queue.depth().items()):
+                depth.add_metric([state], float(count))
+        except Exception:
+            log.warning("queue depth unavailable for metrics", exc_info=True)
+            return
+        yield depth
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+
+class RuntimeMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.queue: QueueDepthSource | None = None
+        self.query_latency = Histogram(
+            "ragflow_query_latency_seconds",
+            "Retrieval latency in seconds, cache hits included.",
+            buckets=QUERY_BUCKETS,
+            registry=self.registry,
+        )
+        self.query_total = Counter(
+            "ragflow_query",
+            "Retrieval requests by outcome (success or error) and embedding model.",
+            ["status", "model"],
+            registry=self.registry,
+        )
+        self.active_connections = Gauge(
+            "ragflow_active_connections",
+            "HTTP requests being served right now.",
+            registry=self.registry,
+        )
+        self.documents_processed = Counter(
+            "ragflow_documents_processed",
+            "Ingestion tasks finished by this process, by status (done or failed).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.cache_requests = Counter(
+            "ragflow_cache_requests",
+            "Query cache lookups by layer (l1, l2) and result (hit, miss, error).",
+            ["layer", "result"],
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "ragflow_http_requests",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "code"],
+            registry=self.registry,
+        )
+        self.registry.register(_ScrapeTimeCollector(self))
+
+    def bind_queue(self, queue: QueueDepthSource) -> None:
+        self.queue = queue
+
+    def record_cache(self, layer: str, result: str) -> None:
+        self.cache_requests.labels(layer=layer, result=result).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,106 @@
+"""Chunk use cases: list a document's searchable chunks, add one (embedded now), delete some.
+
+Manually added chunks join the document's active generation, so they are searchable at once
+and are replaced, like every other chunk, when the document is parsed again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+
+from ragruntime.errors import InvalidArgument, NotFound
+from ragruntime.ingest.chunking import count_tokens
+from ragruntime.models import Chunk, Document
+from ragruntime.runtime import Runtime
+from ragruntime.store.queue import new_generation
+
+
+def list_chunks(
+    runtime: Runtime,
+    dataset_id: str,
+    document_id: str,
+    *,
+    keywords: str | None,
+    chunk_id: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[Document, list[Chunk], int]:
+    runtime.metadata.get_dataset(dataset_id)
+    document = runtime.metadata.get_document(dataset_id, document_id)
+    if document.active_generation is None:
+        return document, [], 0
+    chunks, total = runtime.vectors.query_chunks(
+        dataset_id,
+        [document.active_generation],
+        document_id=document_id,
+        chunk_id=chunk_id or None,
+        keywords=keywords or None,
+        offset=(max(page, 1) - 1) * page_size,
+        limit=page_size,
+    )
+    return document, chunks, total
+
+
+def add_chunk(
+    runtime: Runtime,
+    dataset_id: str,
+    document_id: str,
+    content: str,
+    important_keywords: list[str],
+    questions: list[str],
+) -> Chunk:
+    if not content or not content.strip():
+        raise InvalidArgument("`content` is required")
+    runtime.metadata.get_dataset(dataset_id)
+    document = runtime.metadata.get_document(dataset_id, document_id)
+    generation = runtime.metadata.ensure_generation(dataset_id, document_id, new_generation())
+    chunk = Chunk(
+        id=uuid.uuid4().hex,
+        dataset_id=dataset_id,
+        document_id=document_id,
+        generation=generation,
+        content=content,
+        document_name=document.name,
+        important_keywords=list(important_keywords or []),
+        questions=list(questions or []),
+        position=10**9 + int(time.time()),
+        created_at=time.time(),
+    )
+    embedded_text = "\n".join([content, *chunk.questions, *chunk.important_keywords])
+    vector = runtime.embedder.embed([embedded_text])[0]
+    runtime.vectors.insert(dataset_id, [chunk], [vector])
+    runtime.metadata.adjust_chunk_count(dataset_id, document_id, 1, count_tokens(content))
+    return chunk
+
+
+def delete_chunks(
+    runtime: Runtime, dataset_id: str, document_id: str, chunk_ids: Sequence[str] | None
+) -> int:
+    runtime.metadata.get_dataset(dataset_id)
+    document = runtime.metadata.get_document(dataset_id, document_id)
+    if document.active_generation is None:
+        if chunk_ids:
+            raise NotFound(f"rm_chunk deleted chunks 0, expect {len(chunk_ids)}")
+        return 0
+    existing, _ = runtime.vectors.query_chunks(
+        dataset_id,
+        [document.active_generation],
+        document_id=document_id,
+        chunk_id=None,
+        keywords=None,
+        offset=0,
+        limit=16384,
+    )
+    by_id = {c.id: c for c in existing}
+    targets = list(by_id) if chunk_ids is None else list(dict.fromkeys(chunk_ids))
+    missing = [c for c in targets if c not in by_id]
+    if missing:
+        raise NotFound(
+            f"rm_chunk deleted chunks {len(targets) - len(missing)}, expect {len(targets)}"
+        )
+    runtime.vectors.delete_ids(dataset_id, targets)
+    tokens = sum(count_tokens(by_id[c].content) for c in targets)
+    runtime.metadata.adjust_chunk_count(dataset_id, document_id, -len(targets), -tokens)
+    return len(targets)

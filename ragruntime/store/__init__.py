@@ -1,0 +1,1 @@
+"""Stores behind Protocols: metadata + queue (SQL), vectors (Milvus), cache (L1/Redis), files."""

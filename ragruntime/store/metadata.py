@@ -1,0 +1,447 @@
+"""Datasets and documents in the metadata database (``MetadataStore`` and its SQL implementation).
+
+Called by the services in ``ragruntime.services`` and by the worker (through
+``ragruntime.store.queue``, which shares the engine). Every change that can alter what retrieval
+returns bumps ``datasets.version`` in the same transaction, which is what the cache keys on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from ragruntime.errors import DataError, NotFound, StoreUnavailable
+from ragruntime.models import DEFAULT_PARSER_CONFIG, Dataset, Document, NewDocument, RunStatus
+from ragruntime.store.database import create_engine, now_ms
+from ragruntime.store.schema import datasets, documents, tasks
+
+DATASET_ORDER = {"create_time": datasets.c.created_at_ms, "update_time": datasets.c.updated_at_ms}
+DOCUMENT_ORDER = {
+    "create_time": documents.c.created_at_ms,
+    "update_time": documents.c.updated_at_ms,
+}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class MetadataStore(Protocol):
+    """What the services need from the metadata database."""
+
+    engine: sa.Engine
+
+    def ping(self) -> None: ...
+    def create_dataset(self, *, name: str, fields: dict[str, Any]) -> Dataset: ...
+    def get_dataset(self, dataset_id: str) -> Dataset: ...
+    def list_datasets(
+        self,
+        *,
+        page: int,
+        page_size: int,
+        orderby: str,
+        desc: bool,
+        id: str | None,
+        name: str | None,
+    ) -> tuple[list[Dataset], int]: ...
+    def update_dataset(self, dataset_id: str, fields: dict[str, Any]) -> Dataset: ...
+    def delete_datasets(self, ids: Sequence[str] | None) -> list[str]: ...
+    def dataset_versions(self, ids: Iterable[str]) -> dict[str, int]: ...
+    def add_documents(self, dataset: Dataset, new: Sequence[NewDocument]) -> list[Document]: ...
+    def get_document(self, dataset_id: str, document_id: str) -> Document: ...
+    def list_documents(self, dataset_id: str, **filters: Any) -> tuple[list[Document], int]: ...
+    def update_document(
+        self, dataset_id: str, document_id: str, fields: dict[str, Any]
+    ) -> Document: ...
+    def delete_documents(self, dataset_id: str, ids: Sequence[str] | None) -> list[Document]: ...
+    def searchable_generations(
+        self, dataset_ids: Sequence[str], document_ids: Sequence[str] | None
+    ) -> dict[str, list[int]]: ...
+    def ensure_generation(self, dataset_id: str, document_id: str, generation: int) -> int: ...
+    def adjust_chunk_count(
+        self, dataset_id: str, document_id: str, delta: int, tokens: int
+    ) -> None: ...
+
+
+class SqlMetadataStore:
+    """SQLAlchemy Core implementation for SQLite and PostgreSQL."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> SqlMetadataStore:
+        try:
+            return cls(create_engine(url))
+        except sa.exc.OperationalError as exc:
+            raise StoreUnavailable(
+                f"metadata database unreachable: {type(exc.orig).__name__}"
+            ) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- datasets -------------------------------------------------------------------------
+    def create_dataset(self, *, name: str, fields: dict[str, Any]) -> Dataset:
+        stamp = now_ms()
+        parser_config = {**DEFAULT_PARSER_CONFIG, **(fields.get("parser_config") or {})}
+        row = {
+            "id": new_id(),
+            "name": name,
+            "name_key": name.lower(),
+            "description": fields.get("description"),
+            "avatar": fields.get("avatar"),
+            "embedding_model": fields["embedding_model"],
+            "permission": fields.get("permission") or "me",
+            "chunk_method": fields.get("chunk_method") or "naive",
+            "parser_config": parser_config,
+            "pagerank": int(fields.get("pagerank") or 0),
+            "version": 1,
+            "created_at_ms": stamp,
+            "updated_at_ms": stamp,
+        }
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.select(datasets.c.id).where(datasets.c.name_key == row["name_key"])
+            ).first()
+            if taken:
+                raise DataError(f"Dataset name '{name}' already exists")
+            conn.execute(datasets.insert().values(**row))
+        return self.get_dataset(row["id"])
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        found, _ = self._select_datasets(sa.and_(datasets.c.id == dataset_id), 0, 1, None)
+        if not found:
+            raise NotFound(f"You don't own the dataset {dataset_id}.")
+        return found[0]
+
+    def list_datasets(
+        self,
+        *,
+        page: int,
+        page_size: int,
+        orderby: str,
+        desc: bool,
+        id: str | None,
+        name: str | None,
+    ) -> tuple[list[Dataset], int]:
+        clauses = []
+        if id:
+            clauses.append(datasets.c.id == id)
+        if name:
+            clauses.append(datasets.c.name_key == name.lower())
+        order = DATASET_ORDER.get(orderby, datasets.c.created_at_ms)
+        order_by = order.desc() if desc else order.asc()
+        where = sa.and_(sa.true(), *clauses)
+        return self._select_datasets(where, (page - 1) * page_size, page_size, order_by)
+
+    def _select_datasets(
+        self, where: Any, offset: int, limit: int, order_by: Any
+    ) -> tuple[list[Dataset], int]:
+        counts = (
+            sa.select(
+                documents.c.dataset_id,
+                sa.func.count().label("document_count"),
+                sa.func.coalesce(sa.func.sum(documents.c.chunk_count), 0).label("chunk_count"),
+                sa.func.coalesce(sa.func.sum(documents.c.token_count), 0).label("token_num"),
+            )
+            .group_by(documents.c.dataset_id)
+            .subquery()
+        )
+        query = (
+            sa.select(datasets, counts.c.document_count, counts.c.chunk_count, counts.c.token_num)
+            .select_from(datasets.outerjoin(counts, counts.c.dataset_id == datasets.c.id))
+            .where(where)
+            .offset(offset)
+            .limit(limit)
+        )
+        if order_by is not None:
+            query = query.order_by(order_by, datasets.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            total = conn.execute(sa.select(sa.func.count()).select_from(datasets).where(where))
+            return [_dataset(r) for r in rows], int(total.scalar_one())
+
+    def update_dataset(self, dataset_id: str, fields: dict[str, Any]) -> Dataset:
+        values: dict[str, Any] = {}
+        with self.engine.begin() as conn:
+            current = (
+                conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id))
+                .mappings()
+                .first()
+            )
+            if current is None:
+                raise NotFound(f"You don't own the dataset {dataset_id}.")
+            if "name" in fields and fields["name"] is not None:
+                key = fields["name"].lower()
+                clash = conn.execute(
+                    sa.select(datasets.c.id).where(
+                        datasets.c.name_key == key, datasets.c.id != dataset_id
+                    )
+                ).first()
+                if clash:
+                    raise DataError(f"Dataset name '{fields['name']}' already exists")
+                values.update(name=fields["name"], name_key=key)
+            for key in ("description", "avatar", "permission", "chunk_method", "pagerank"):
+                if key in fields and fields[key] is not None:
+                    values[key] = fields[key]
+            if fields.get("embedding_model"):
+                values["embedding_model"] = fields["embedding_model"]
+            if fields.get("parser_config") is not None:
+                values["parser_config"] = {**current["parser_config"], **fields["parser_config"]}
+            values.update(version=datasets.c.version + 1, updated_at_ms=now_ms())
+            conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(**values))
+        return self.get_dataset(dataset_id)
+
+    def delete_datasets(self, ids: Sequence[str] | None) -> list[str]:
+        with self.engine.begin() as conn:
+            query = sa.select(datasets.c.id)
+            if ids is not None:
+                query = query.where(datasets.c.id.in_(list(ids)))
+            found = [r[0] for r in conn.execute(query)]
+            if ids is not None:
+                missing = sorted(set(ids) - set(found))
+                if missing:
+                    raise NotFound(f"You don't own the dataset {missing[0]}.")
+            if found:
+                conn.execute(tasks.delete().where(tasks.c.dataset_id.in_(found)))
+                conn.execute(documents.delete().where(documents.c.dataset_id.in_(found)))
+                conn.execute(datasets.delete().where(datasets.c.id.in_(found)))
+        return found
+
+    def dataset_versions(self, ids: Iterable[str]) -> dict[str, int]:
+        wanted = list(ids)
+        query = sa.select(datasets.c.id, datasets.c.version).where(datasets.c.id.in_(wanted))
+        with self.engine.connect() as conn:
+            return {row[0]: int(row[1]) for row in conn.execute(query)}
+
+    # -- documents ------------------------------------------------------------------------
+    def add_documents(self, dataset: Dataset, new: Sequence[NewDocument]) -> list[Document]:
+        stamp = now_ms()
+        rows = [
+            {
+                "id": doc.id,
+                "dataset_id": dataset.id,
+                "name": doc.name,
+                "size": doc.size,
+                "suffix": doc.suffix,
+                "file_key": doc.file_key,
+                "run": RunStatus.UNSTART.value,
+                "progress": 0.0,
+                "progress_msg": "",
+                "chunk_count": 0,
+                "token_count": 0,
+                "active_generation": None,
+                "process_begin_at_ms": None,
+                "process_duration": 0.0,
+                "chunk_method": dataset.chunk_method,
+                "parser_config": dataset.parser_config,
+                "meta_fields": {},
+                "created_at_ms": stamp,
+                "updated_at_ms": stamp,
+            }
+            for doc in new
+        ]
+        with self.engine.begin() as conn:
+            if rows:
+                conn.execute(documents.insert(), rows)
+            _bump(conn, dataset.id)
+        return [self.get_document(dataset.id, doc.id) for doc in new]
+
+    def get_document(self, dataset_id: str, document_id: str) -> Document:
+        query = sa.select(documents).where(
+            documents.c.id == document_id, documents.c.dataset_id == dataset_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound(f"You don't own the document {document_id}.")
+        return _document(row)
+
+    def list_documents(self, dataset_id: str, **filters: Any) -> tuple[list[Document], int]:
+        clauses = [documents.c.dataset_id == dataset_id]
+        if filters.get("id"):
+            clauses.append(documents.c.id == filters["id"])
+        if filters.get("name"):
+            clauses.append(documents.c.name == filters["name"])
+        if filters.get("keywords"):
+            clauses.append(documents.c.name.ilike(f"%{filters['keywords']}%"))
+        if filters.get("run"):
+            clauses.append(documents.c.run.in_(list(filters["run"])))
+        if filters.get("suffix"):
+            clauses.append(
+                documents.c.suffix.in_([s.lower().lstrip(".") for s in filters["suffix"]])
+            )
+        if filters.get("create_time_from"):
+            clauses.append(documents.c.created_at_ms >= int(filters["create_time_from"]))
+        if filters.get("create_time_to"):
+            clauses.append(documents.c.created_at_ms <= int(filters["create_time_to"]))
+        order = DOCUMENT_ORDER.get(filters.get("orderby") or "", documents.c.created_at_ms)
+        order_by = order.desc() if filters.get("desc", True) else order.asc()
+        page, page_size = int(filters.get("page", 1)), int(filters.get("page_size", 30))
+        where = sa.and_(*clauses)
+        query = (
+            sa.select(documents)
+            .where(where)
+            .order_by(order_by, documents.c.id)
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(where))
+            return [_document(r) for r in rows], int(total.scalar_one())
+
+    def update_document(
+        self, dataset_id: str, document_id: str, fields: dict[str, Any]
+    ) -> Document:
+        doc = self.get_document(dataset_id, document_id)
+        values: dict[str, Any] = {"updated_at_ms": now_ms()}
+        if fields.get("name"):
+            values["name"] = fields["name"]
+        if fields.get("meta_fields") is not None:
+            values["meta_fields"] = fields["meta_fields"]
+        if fields.get("chunk_method"):
+            values["chunk_method"] = fields["chunk_method"]
+        if fields.get("parser_config") is not None:
+            values["parser_config"] = {**doc.parser_config, **fields["parser_config"]}
+        with self.engine.begin() as conn:
+            conn.execute(documents.update().where(documents.c.id == document_id).values(**values))
+            _bump(conn, dataset_id)
+        return self.get_document(dataset_id, document_id)
+
+    def delete_documents(self, dataset_id: str, ids: Sequence[str] | None) -> list[Document]:
+        with self.engine.begin() as conn:
+            query = sa.select(documents).where(documents.c.dataset_id == dataset_id)
+            if ids is not None:
+                query = query.where(documents.c.id.in_(list(ids)))
+            found = [_document(r) for r in conn.execute(query).mappings()]
+            if ids is not None:
+                missing = sorted(set(ids) - {d.id for d in found})
+                if missing:
+                    raise NotFound(f"Documents not found: {', '.join(missing)}")
+            found_ids = [d.id for d in found]
+            if found_ids:
+                conn.execute(tasks.delete().where(tasks.c.document_id.in_(found_ids)))
+                conn.execute(documents.delete().where(documents.c.id.in_(found_ids)))
+            _bump(conn, dataset_id)
+        return found
+
+    def datasets_of_documents(self, document_ids: Sequence[str]) -> list[str]:
+        query = (
+            sa.select(documents.c.dataset_id)
+            .where(documents.c.id.in_(list(document_ids)))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(r[0] for r in conn.execute(query))
+
+    def searchable_generations(
+        self, dataset_ids: Sequence[str], document_ids: Sequence[str] | None
+    ) -> dict[str, list[int]]:
+        """Per dataset, the active generations (= the chunks a query may see)."""
+        query = sa.select(documents.c.dataset_id, documents.c.active_generation).where(
+            documents.c.dataset_id.in_(list(dataset_ids)),
+            documents.c.active_generation.is_not(None),
+        )
+        if document_ids:
+            query = query.where(documents.c.id.in_(list(document_ids)))
+        result: dict[str, list[int]] = {ds: [] for ds in dataset_ids}
+        with self.engine.connect() as conn:
+            for dataset_id, generation in conn.execute(query):
+                result[dataset_id].append(int(generation))
+        return result
+
+    def ensure_generation(self, dataset_id: str, document_id: str, generation: int) -> int:
+        """The document's active generation, adopting ``generation`` if it has none yet."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                documents.update()
+                .where(documents.c.id == document_id, documents.c.active_generation.is_(None))
+                .values(active_generation=generation)
+            )
+            value = conn.execute(
+                sa.select(documents.c.active_generation).where(documents.c.id == document_id)
+            ).scalar_one()
+        return int(value)
+
+    def adjust_chunk_count(
+        self, dataset_id: str, document_id: str, delta: int, tokens: int
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                documents.update()
+                .where(documents.c.id == document_id)
+                .values(
+                    chunk_count=sa.func.max(documents.c.chunk_count + delta, 0)
+                    if conn.dialect.name == "sqlite"
+                    else sa.func.greatest(documents.c.chunk_count + delta, 0),
+                    token_count=documents.c.token_count + tokens,
+                    updated_at_ms=now_ms(),
+                )
+            )
+            _bump(conn, dataset_id)
+
+
+def _bump(conn: sa.Connection, dataset_id: str) -> None:
+    conn.execute(
+        datasets.update()
+        .where(datasets.c.id == dataset_id)
+        .values(version=datasets.c.version + 1, updated_at_ms=now_ms())
+    )
+
+
+def bump_dataset_version(conn: sa.Connection, dataset_id: str) -> None:
+    """Shared with ``ragruntime.store.queue`` so a finished task invalidates the cache."""
+    _bump(conn, dataset_id)
+
+
+def _dataset(row: Any) -> Dataset:
+    return Dataset(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        avatar=row["avatar"],
+        embedding_model=row["embedding_model"],
+        permission=row["permission"],
+        chunk_method=row["chunk_method"],
+        parser_config=dict(row["parser_config"] or {}),
+        created_at_ms=int(row["created_at_ms"]),
+        updated_at_ms=int(row["updated_at_ms"]),
+        version=int(row["version"]),
+        pagerank=int(row["pagerank"] or 0),
+        document_count=int(row["document_count"] or 0),
+        chunk_count=int(row["chunk_count"] or 0),
+        token_num=int(row["token_num"] or 0),
+    )
+
+
+def _document(row: Any) -> Document:
+    return Document(
+        id=row["id"],
+        dataset_id=row["dataset_id"],
+        name=row["name"],
+        size=int(row["size"]),
+        suffix=row["suffix"],
+        file_key=row["file_key"],
+        run=RunStatus(row["run"]),
+        progress=float(row["progress"]),
+        progress_msg=row["progress_msg"] or "",
+        chunk_count=int(row["chunk_count"]),
+        token_count=int(row["token_count"]),
+        active_generation=row["active_generation"],
+        process_begin_at_ms=row["process_begin_at_ms"],
+        process_duration=float(row["process_duration"] or 0.0),
+        created_at_ms=int(row["created_at_ms"]),
+        updated_at_ms=int(row["updated_at_ms"]),
+        chunk_method=row["chunk_method"],
+        parser_config=dict(row["parser_config"] or {}),
+        meta_fields=dict(row["meta_fields"] or {}),
+    )

@@ -1,0 +1,291 @@
+"""Chunks and their vectors in Milvus: one collection per dataset, dense + BM25 sparse fields.
+
+Works against a Milvus Lite file/directory (embedded) and a Milvus >= 2.5 server (``http://``):
+the BM25 sparse vector is computed by Milvus itself from ``content`` (a ``Function`` of type
+BM25 over an analyzer-enabled VARCHAR). Every chunk carries the ``generation`` it was written
+under; callers pass the generations the metadata database says are active, so chunks of an
+unfinished or superseded ingestion run are never returned. Used by ingestion, the chunk
+service and retrieval.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+
+from ragruntime.errors import StoreUnavailable
+from ragruntime.models import Chunk
+
+MAX_CONTENT_CHARS = 60000
+ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
+CHUNK_FIELDS = [
+    "id",
+    "document_id",
+    "generation",
+    "content",
+    "document_name",
+    "important_keywords",
+    "questions",
+    "available",
+    "position",
+    "created_at",
+]
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    chunk: Chunk
+    score: float
+
+
+class VectorStore(Protocol):
+    def ping(self) -> None: ...
+    def ensure_collection(self, dataset_id: str) -> None: ...
+    def drop_collection(self, dataset_id: str) -> None: ...
+    def insert(
+        self, dataset_id: str, chunks: Sequence[Chunk], vectors: Sequence[list[float]]
+    ) -> None: ...
+    def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None: ...
+    def delete_document(
+        self, dataset_id: str, document_id: str, generation: int | None = None
+    ) -> None: ...
+    def query_chunks(
+        self,
+        dataset_id: str,
+        generations: Sequence[int],
+        *,
+        document_id: str | None,
+        chunk_id: str | None,
+        keywords: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Chunk], int]: ...
+    def dense_search(
+        self, dataset_id: str, vector: list[float], generations: Sequence[int], limit: int
+    ) -> list[VectorHit]: ...
+    def text_search(
+        self, dataset_id: str, text: str, generations: Sequence[int], limit: int
+    ) -> list[VectorHit]: ...
+    def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]: ...
+
+
+def collection_name(dataset_id: str) -> str:
+    return f"ragflow_ds_{dataset_id}"
+
+
+def _generation_filter(generations: Sequence[int]) -> str:
+    return f"generation in [{', '.join(str(int(g)) for g in generations)}]"
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value)
+
+
+class MilvusVectorStore:
+    """pymilvus ``MilvusClient`` over a Lite path or a server URI."""
+
+    def __init__(self, uri: str, token: str, dimension: int) -> None:
+        self.uri = uri
+        self.dimension = dimension
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        try:
+            self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+        except MilvusException as exc:
+            raise StoreUnavailable(f"vector store unreachable: {exc.message}") from exc
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ping(self) -> None:
+        self.client.list_collections()
+
+    def ensure_collection(self, dataset_id: str) -> None:
+        name = collection_name(dataset_id)
+        if name in self._known:
+            return
+        with self._lock:
+            if not self.client.has_collection(name):
+                self._create(name)
+            self._known.add(name)
+
+    def _create(self, name: str) -> None:
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("document_id", DataType.VARCHAR, max_length=64)
+        schema.add_field("generation", DataType.INT64)
+        schema.add_field(
+            "content",
+            DataType.VARCHAR,
+            max_length=65535,
+            enable_analyzer=True,
+            analyzer_params=ANALYZER,
+        )
+        schema.add_field("document_name", DataType.VARCHAR, max_length=512)
+        schema.add_field("important_keywords", DataType.VARCHAR, max_length=8192)
+        schema.add_field("questions", DataType.VARCHAR, max_length=8192)
+        schema.add_field("available", DataType.BOOL)
+        schema.add_field("position", DataType.INT64)
+        schema.add_field("created_at", DataType.DOUBLE)
+        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=self.dimension)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name="content_bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["content"],
+                output_field_names=["sparse"],
+            )
+        )
+        index = self.client.prepare_index_params()
+        index.add_index("dense", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self.client.create_collection(
+            name, schema=schema, index_params=index, consistency_level="Strong"
+        )
+
+    def drop_collection(self, dataset_id: str) -> None:
+        name = collection_name(dataset_id)
+        self._known.discard(name)
+        if self.client.has_collection(name):
+            self.client.drop_collection(name)
+
+    def insert(
+        self, dataset_id: str, chunks: Sequence[Chunk], vectors: Sequence[list[float]]
+    ) -> None:
+        if not chunks:
+            return
+        self.ensure_collection(dataset_id)
+        rows = [
+            {
+                "id": c.id,
+                "document_id": c.document_id,
+                "generation": c.generation,
+                "content": c.content[:MAX_CONTENT_CHARS],
+                "document_name": c.document_name[:500],
+                "important_keywords": json.dumps(c.important_keywords)[:8000],
+                "questions": json.dumps(c.questions)[:8000],
+                "available": c.available,
+                "position": c.position,
+                "created_at": c.created_at or time.time(),
+                "dense": list(vector),
+            }
+            for c, vector in zip(chunks, vectors, strict=True)
+        ]
+        self.client.insert(collection_name(dataset_id), rows)
+
+    def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None:
+        if ids:
+            self.client.delete(collection_name(dataset_id), ids=list(ids))
+
+    def delete_document(
+        self, dataset_id: str, document_id: str, generation: int | None = None
+    ) -> None:
+        """Remove one generation of a document's chunks, or all of them (generation=None)."""
+        name = collection_name(dataset_id)
+        if not self.client.has_collection(name):
+            return
+        expr = f"document_id == {_quote(document_id)}"
+        if generation is not None:
+            expr += f" and generation == {int(generation)}"
+        self.client.delete(name, filter=expr)
+
+    def _filter(
+        self,
+        generations: Sequence[int],
+        document_id: str | None = None,
+        chunk_id: str | None = None,
+        keywords: str | None = None,
+    ) -> str:
+        parts = [_generation_filter(generations)]
+        if document_id:
+            parts.append(f"document_id == {_quote(document_id)}")
+        if chunk_id:
+            parts.append(f"id == {_quote(chunk_id)}")
+        if keywords:
+            escaped = keywords.replace("\\", "\\\\").replace('"', '\\"').replace("%", "\\%")
+            parts.append(f'content like "%{escaped}%"')
+        return " and ".join(parts)
+
+    def query_chunks(
+        self,
+        dataset_id: str,
+        generations: Sequence[int],
+        *,
+        document_id: str | None,
+        chunk_id: str | None,
+        keywords: str | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Chunk], int]:
+        if not generations:
+            return [], 0
+        name = collection_name(dataset_id)
+        expr = self._filter(generations, document_id, chunk_id, keywords)
+        counted = self.client.query(name, filter=expr, output_fields=["count(*)"])
+        total = int(counted[0]["count(*)"]) if counted else 0
+        rows = self.client.query(name, filter=expr, output_fields=CHUNK_FIELDS, limit=16384)
+        rows = sorted(rows, key=lambda r: (r["position"], r["created_at"], r["id"]))
+        return [_chunk(dataset_id, r) for r in rows[offset : offset + limit]], total
+
+    def dense_search(
+        self, dataset_id: str, vector: list[float], generations: Sequence[int], limit: int
+    ) -> list[VectorHit]:
+        if not generations:
+            return []
+        result = self.client.search(
+            collection_name(dataset_id),
+            data=[vector],
+            anns_field="dense",
+            limit=limit,
+            filter=self._filter(generations) + " and available == true",
+            output_fields=CHUNK_FIELDS,
+            search_params={"metric_type": "COSINE"},
+        )
+        return [VectorHit(_chunk(dataset_id, h["entity"]), float(h["distance"])) for h in result[0]]
+
+    def text_search(
+        self, dataset_id: str, text: str, generations: Sequence[int], limit: int
+    ) -> list[VectorHit]:
+        if not generations or not text.strip():
+            return []
+        result = self.client.search(
+            collection_name(dataset_id),
+            data=[text],
+            anns_field="sparse",
+            limit=limit,
+            filter=self._filter(generations) + " and available == true",
+            output_fields=CHUNK_FIELDS,
+            search_params={"metric_type": "BM25"},
+        )
+        return [
+            VectorHit(_chunk(dataset_id, h["entity"]), abs(float(h["distance"]))) for h in result[0]
+        ]
+
+    def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
+        if not ids:
+            return {}
+        rows = self.client.get(collection_name(dataset_id), ids=list(ids), output_fields=["dense"])
+        return {r["id"]: [float(x) for x in r["dense"]] for r in rows}
+
+
+def _chunk(dataset_id: str, row: dict[str, Any]) -> Chunk:
+    return Chunk(
+        id=row["id"],
+        dataset_id=dataset_id,
+        document_id=row["document_id"],
+        generation=int(row["generation"]),
+        content=row["content"],
+        document_name=row.get("document_name", ""),
+        important_keywords=json.loads(row.get("important_keywords") or "[]"),
+        questions=json.loads(row.get("questions") or "[]"),
+        available=bool(row.get("available", True)),
+        position=int(row.get("position", 0)),
+        created_at=float(row.get("created_at", 0.0)),
+    )
