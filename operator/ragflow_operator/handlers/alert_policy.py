@@ -1,8 +1,9 @@
 """kopf handlers of AlertPolicy: model -> rules, dashboard, routing -> apply -> status.
 
 `reconcile_alert_policy(client, body, now)` does one reconcile and returns the desired status; the
-kopf handlers (create/update/resume and a drift-repair timer) call it inside
-`metrics.reconcile_timer` and write the status only when it changed.
+kopf handlers (create/update/resume and a drift-repair timer, registered on import through
+handlers/__init__.py, client from lifecycle's `memo`) call it inside `metrics.reconcile_timer`
+and write the status only when it changed.
 
 Each reconcile discovers whether the cluster serves PrometheusRule and AlertmanagerConfig (two
 discovery GETs), so installing or removing the Prometheus Operator's CRDs switches the rules
@@ -19,9 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from ragflow_operator import conditions, metrics, names
+
+from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import alert_routing, alerts, dashboard
+from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
 
@@ -36,8 +39,7 @@ REMOVABLE_KINDS = (
     (MONITORING_V1, "PrometheusRule"),
     (MONITORING_V1ALPHA1, "AlertmanagerConfig"),
 )
-#: Seconds between drift-repair reconciles (children edited or deleted by hand, CRDs installed).
-REPAIR_INTERVAL_S = 60.0
+RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_ALERT_POLICY)
 
 READY = "Ready"
 RULES_VALID = "RulesValid"
@@ -150,18 +152,21 @@ def run_reconcile(client: KubeClient, body: kopf.Body | Json) -> None:
             client.patch_status(ref, patch)
 
 
-def register(registry: kopf.OperatorRegistry, client: KubeClient) -> None:
-    """Register the AlertPolicy handlers on `registry`, all sharing `client`."""
-    resource = (names.GROUP, names.VERSION, names.PLURAL_ALERT_POLICY)
+def _run(body: kopf.Body, memo: kopf.Memo) -> None:
+    try:
+        run_reconcile(memo.client, body)
+    except errors.ApiError as err:  # throttled, conflict, server down: try again soon
+        raise kopf.TemporaryError(str(err), delay=10) from None
 
-    @kopf.on.resume(*resource, registry=registry)
-    @kopf.on.create(*resource, registry=registry)
-    @kopf.on.update(*resource, registry=registry, field="spec")
-    def alert_policy_changed(body: kopf.Body, **_: Any) -> None:
-        run_reconcile(client, body)
 
-    @kopf.timer(
-        *resource, registry=registry, interval=REPAIR_INTERVAL_S, initial_delay=REPAIR_INTERVAL_S
-    )
-    def alert_policy_repair(body: kopf.Body, **_: Any) -> None:
-        run_reconcile(client, body)
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _run(body, memo)
+
+
+@kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
+def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Level-based: repairs drift, follows CRDs installed later; writes nothing when all is well."""
+    _run(body, memo)
