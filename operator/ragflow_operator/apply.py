@@ -31,7 +31,7 @@ Json = dict[str, Any]
 logger = logging.getLogger(__name__)
 
 #: Annotation marking a manifest that is created once and never updated (generated Secrets).
-ANNOTATION_CREATE_ONLY = f"{names.GROUP}/create-only"
+ANNOTATION_CREATE_ONLY = names.ANNOTATION_CREATE_ONLY
 
 
 @dataclass

@@ -41,8 +41,8 @@ ANNOTATION_APPLIED_HASH = f"{GROUP}/applied-hash"
 ANNOTATION_CONFIG_HASH = f"{GROUP}/config-hash"
 #: Set to any new value on a BackupPolicy to request an on-demand backup.
 ANNOTATION_BACKUP_NOW = f"{GROUP}/backup-now"
-#: Why an optional child was skipped (also reported in a condition message).
-ANNOTATION_SKIPPED = f"{GROUP}/skipped"
+#: Marks a manifest created once and never updated (generated Secrets): see apply.py.
+ANNOTATION_CREATE_ONLY = f"{GROUP}/create-only"
 
 # Components (values of LABEL_COMPONENT).
 COMPONENT_API = "api"

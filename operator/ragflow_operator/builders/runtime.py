@@ -1,0 +1,247 @@
+"""The runtime children of a RagFlowCluster: config, API key, API/worker Deployments, Services.
+
+Called by builders/cluster.py. The pods run `ragruntime serve --role api|worker` with the
+runtime's RAGFLOW_* settings (non-secret ones in the ConfigMap, secret ones from Secrets) and the
+restricted Pod Security profile. Connection URLs that contain passwords are composed by
+Kubernetes from earlier env vars (`$(DATABASE_PASSWORD)`), so no password is ever written
+into a ConfigMap or a pod spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ragflow_operator import names
+from ragflow_operator.builders import common
+from ragflow_operator.builders.context import BuildContext
+from ragflow_operator.builders.render import Manifest, render_manifest
+from ragflow_operator.model.cluster import ClusterModel
+
+Json = dict[str, Any]
+
+RUNTIME_USER = 10001
+DATA_DIR = "/data"
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+MILVUS_PORT = 19530
+GENERATED_DB_USER = "ragflow"
+GENERATED_DB_NAME = "ragflow"
+
+
+def _meta(ctx: BuildContext, name: str, component: str, **annotations: str) -> Json:
+    return common.object_meta(
+        name=name,
+        namespace=ctx.model.namespace,
+        labels=names.component_labels(ctx.model.name, component),
+        owner_references=ctx.owner_references(),
+        annotations=annotations,
+    )
+
+
+def dependency_host(model: ClusterModel, component: str) -> str:
+    """In-cluster Service name of a managed dependency."""
+    return names.child_name(model.name, component)
+
+
+def config_data(model: ClusterModel) -> dict[str, str]:
+    """Non-secret runtime settings (the RAGFLOW_* contract of ragruntime/config.py)."""
+    embedding = model.section("embedding")
+    cache = model.section("cache")
+    if model.vector_store.is_managed:
+        vector_uri = f"http://{dependency_host(model, names.COMPONENT_MILVUS)}:{MILVUS_PORT}"
+    else:
+        vector_uri = str(model.vector_store.external["uri"])
+    return {
+        "RAGFLOW_CLUSTER_NAME": model.name,
+        "RAGFLOW_DATA_DIR": DATA_DIR,
+        "RAGFLOW_PORT": str(names.RUNTIME_PORT),
+        "RAGFLOW_EMBEDDING_MODEL": str(embedding.get("model", "all-MiniLM-L6-v2")),
+        "RAGFLOW_EMBEDDING_DEVICE": str(embedding.get("device", "cpu")),
+        "RAGFLOW_EMBEDDING_BATCH_SIZE": str(embedding.get("batchSize", 64)),
+        "RAGFLOW_CACHE_L1_TTL_SECONDS": str(cache.get("l1TTLSeconds", 300)),
+        "RAGFLOW_CACHE_L2_TTL_SECONDS": str(cache.get("l2TTLSeconds", 3600)),
+        "RAGFLOW_VECTOR_URI": vector_uri,
+    }
+
+
+def config_hash(data: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_config_map(ctx: BuildContext) -> Manifest:
+    meta = _meta(ctx, names.config_name(ctx.model.name), names.COMPONENT_CONFIG)
+    return render_manifest("configmap.yaml.j2", meta=meta, data=config_data(ctx.model))
+
+
+def build_generated_secret(
+    ctx: BuildContext, name: str, component: str, keys: dict[str, str | None]
+) -> Manifest:
+    """A Secret created once and never updated (apply.py's create-only annotation).
+
+    `keys` maps each key to a fixed value, or None for a generated one.
+    """
+    data = {
+        key: value if value is not None else ctx.generated_value(name, key)
+        for key, value in sorted(keys.items())
+    }
+    meta = _meta(ctx, name, component, **{names.ANNOTATION_CREATE_ONLY: "true"})
+    return render_manifest("secret.yaml.j2", meta=meta, string_data=data)
+
+
+def build_api_key_secret(ctx: BuildContext) -> Manifest:
+    return build_generated_secret(
+        ctx, ctx.model.api_key.name, names.COMPONENT_API, {ctx.model.api_key.key: None}
+    )
+
+
+def _database_env(model: ClusterModel) -> list[Json]:
+    if model.database.is_managed:
+        secret = names.credentials_secret_name(model.name, names.COMPONENT_POSTGRES)
+        user_key, password_key = "username", "password"
+        host = dependency_host(model, names.COMPONENT_POSTGRES)
+        port, database, query = POSTGRES_PORT, GENERATED_DB_NAME, ""
+    else:
+        external = model.database.external
+        creds = external["credentialsSecret"]
+        secret = creds["name"]
+        user_key = creds.get("usernameKey", "username")
+        password_key = creds.get("passwordKey", "password")
+        host, port = external["host"], external.get("port", POSTGRES_PORT)
+        database = external.get("database", GENERATED_DB_NAME)
+        query = f"?sslmode={external.get('sslMode', 'require')}"
+    url = f"postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@{host}:{port}/{database}{query}"
+    return [
+        common.secret_env("DATABASE_USER", secret, user_key),
+        common.secret_env("DATABASE_PASSWORD", secret, password_key),
+        {"name": "RAGFLOW_DATABASE_URL", "value": url},
+    ]
+
+
+def _cache_env(model: ClusterModel) -> list[Json]:
+    if model.cache.is_managed:
+        secret = names.credentials_secret_name(model.name, names.COMPONENT_REDIS)
+        host = dependency_host(model, names.COMPONENT_REDIS)
+        return [
+            common.secret_env("CACHE_PASSWORD", secret, "password"),
+            {"name": "RAGFLOW_CACHE_URL", "value": f"redis://:$(CACHE_PASSWORD)@{host}:6379/0"},
+        ]
+    external = model.cache.external
+    creds = external.get("credentialsSecret")
+    if not creds:
+        return [{"name": "RAGFLOW_CACHE_URL", "value": external["url"]}]
+    scheme, rest = str(external["url"]).split("://", 1)
+    return [
+        common.secret_env("CACHE_PASSWORD", creds["name"], creds.get("passwordKey", "password")),
+        {"name": "RAGFLOW_CACHE_URL", "value": f"{scheme}://:$(CACHE_PASSWORD)@{rest}"},
+    ]
+
+
+def runtime_env(model: ClusterModel, role: str) -> list[Json]:
+    """Env of the runtime container: role, secrets and URLs composed from them (in order)."""
+    env: list[Json] = [
+        {"name": "RAGFLOW_ROLE", "value": role},
+        {"name": "HOME", "value": "/tmp"},
+        common.secret_env("RAGFLOW_API_KEY", model.api_key.name, model.api_key.key),
+    ]
+    env += _database_env(model)
+    env += _cache_env(model)
+    token = model.vector_store.external.get("tokenSecret")
+    if token:
+        env.append(
+            common.secret_env("RAGFLOW_VECTOR_TOKEN", token["name"], token.get("key", "token"))
+        )
+    return env
+
+
+def _probe(path: str, timing: Json | None) -> Json:
+    probe: Json = {"httpGet": {"path": path, "port": names.RUNTIME_PORT_NAME}}
+    probe.update(sorted((timing or {}).items()))
+    return probe
+
+
+def _topology_spread(model: ClusterModel, selector: dict[str, str]) -> list[Json]:
+    api = model.section("api")
+    if not api.get("topologySpread", True) or api.get("affinity"):
+        return []
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector},
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def build_deployment(ctx: BuildContext, role: str) -> Manifest:
+    """API (`role="api"`) or worker (`role="worker"`) Deployment."""
+    model = ctx.model
+    is_api = role == names.COMPONENT_API
+    section = model.section("api" if is_api else "workers")
+    name = names.api_name(model.name) if is_api else names.worker_name(model.name)
+    selector = names.selector_labels(model.name, role)
+    replicas = None if (is_api and model.hpa_enabled) else int(section.get("replicas", 1))
+    probes_spec = model.section("probes")
+    image = model.section("image")
+    return render_manifest(
+        "deployment.yaml.j2",
+        meta=_meta(ctx, name, role),
+        replicas=replicas,
+        selector=selector,
+        pod_labels=names.component_labels(model.name, role),
+        pod_annotations={names.ANNOTATION_CONFIG_HASH: config_hash(config_data(model))},
+        pod_security=common.pod_security_context(RUNTIME_USER, fs_group=RUNTIME_USER),
+        image_pull_secrets=[{"name": s} for s in image.get("pullSecrets") or []],
+        node_selector=section.get("nodeSelector") or {},
+        tolerations=section.get("tolerations") or [],
+        affinity=section.get("affinity") or {},
+        topology_spread=_topology_spread(model, selector) if is_api else [],
+        container_name=names.RUNTIME_CONTAINER,
+        image=model.image,
+        pull_policy=image.get("pullPolicy", "IfNotPresent"),
+        args=["ragruntime", "serve", "--role", role],
+        ports=[
+            {
+                "name": names.RUNTIME_PORT_NAME,
+                "containerPort": names.RUNTIME_PORT,
+                "protocol": "TCP",
+            }
+        ],
+        env_from=[{"configMapRef": {"name": names.config_name(model.name)}}],
+        env=runtime_env(model, role),
+        resources=common.resources(section.get("resources")),
+        container_security=common.container_security_context(),
+        probes={
+            "livenessProbe": _probe(names.LIVENESS_PATH, probes_spec.get("liveness")),
+            "readinessProbe": _probe(names.READINESS_PATH, probes_spec.get("readiness")),
+            "startupProbe": _probe(names.LIVENESS_PATH, probes_spec.get("startup")),
+        },
+        volume_mounts=[
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        volumes=[{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+    )
+
+
+def build_service(ctx: BuildContext, role: str) -> Manifest:
+    """ClusterIP Service of the API or worker pods (port `http`, also scraped for metrics)."""
+    model = ctx.model
+    name = (
+        names.api_name(model.name) if role == names.COMPONENT_API else names.worker_name(model.name)
+    )
+    port = {
+        "name": names.RUNTIME_PORT_NAME,
+        "port": names.RUNTIME_PORT,
+        "targetPort": names.RUNTIME_PORT_NAME,
+        "protocol": "TCP",
+    }
+    return render_manifest(
+        "service.yaml.j2",
+        meta=_meta(ctx, name, role),
+        selector=names.selector_labels(model.name, role),
+        ports=[port],
+    )

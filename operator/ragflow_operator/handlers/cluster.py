@@ -1,0 +1,269 @@
+"""kopf handlers of RagFlowCluster: a thin layer over model -> builders -> apply -> status.
+
+- create/update/resume and a periodic timer run the same level-based `reconcile`, which
+  checks references, builds every child, applies only what changed (apply.py), removes
+  switched-off children, and writes the status only when it changed.
+- Deployment/StatefulSet events of our children refresh the owner's status (fast Ready), and a
+  deleted child triggers a full reconcile (repair).
+Errors the user must fix (missing Secret, invalid combination) set Ready=False with a specific
+reason, create nothing, and are retried by the timer, so the cluster recovers by itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from ragflow_operator import cluster_status, conditions, errors, names, observe
+from ragflow_operator.apply import apply_children
+from ragflow_operator.builders.cluster import (
+    CLUSTER_CHILD_KINDS,
+    build_cluster_children,
+    skipped_children,
+)
+from ragflow_operator.builders.context import BuildContext
+from ragflow_operator.builders.dependencies import generated_secret_keys
+from ragflow_operator.capabilities import Capabilities
+from ragflow_operator.handlers.lifecycle import TUNING
+from ragflow_operator.k8s import KubeClient, ObjectRef
+from ragflow_operator.model.cluster import ClusterModel
+
+Json = dict[str, Any]
+RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_CLUSTER)
+CHILD_LABELS = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_NAME: names.APP_NAME}
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    """One reconcile at a time per cluster (CR handlers and child events run concurrently)."""
+    with _locks_guard:
+        return _locks.setdefault((namespace, name), threading.Lock())
+
+
+def cluster_ref(namespace: str, name: str) -> ObjectRef:
+    return ObjectRef(names.API_VERSION, names.KIND_CLUSTER, namespace, name)
+
+
+def check_references(client: KubeClient, model: ClusterModel) -> None:
+    """Every Secret key the spec points at must exist before anything is created."""
+    refs = list(model.referenced_secrets())
+    custom_key = model.api_key.name != names.api_key_secret_name(model.name)
+    for ref in refs:
+        secret = client.get(ObjectRef("v1", "Secret", model.namespace, ref.name))
+        if secret is None:
+            raise errors.MissingReference(
+                f"Secret {ref.name} (referenced by the spec) does not exist", reason="MissingSecret"
+            )
+        if ref.key not in (secret.get("data") or {}):
+            raise errors.MissingReference(
+                f"Secret {ref.name} has no key {ref.key}", reason="MissingSecretKey"
+            )
+    if custom_key:
+        secret = client.get(ObjectRef("v1", "Secret", model.namespace, model.api_key.name))
+        if secret is not None and model.api_key.key not in (secret.get("data") or {}):
+            raise errors.MissingReference(
+                f"Secret {model.api_key.name} has no key {model.api_key.key}",
+                reason="MissingSecretKey",
+            )
+    if model.spec.get("restoreFrom"):
+        raise errors.InvalidSpec(
+            "spec.restoreFrom is not supported by this operator version yet",
+            reason="RestoreUnsupported",
+        )
+
+
+def _random_values(keys: Mapping[str, list[str]]) -> dict[str, dict[str, str]]:
+    """Fresh values for generated Secrets; used only if the Secret does not exist yet."""
+    return {name: {key: secrets.token_urlsafe(24) for key in ks} for name, ks in keys.items()}
+
+
+def _removable_kinds(capabilities: Capabilities) -> list[tuple[str, str]]:
+    kinds = []
+    for api_version, kind in CLUSTER_CHILD_KINDS:
+        if kind == "ServiceMonitor" and not capabilities.service_monitor:
+            continue
+        if kind == "VerticalPodAutoscaler" and not capabilities.vertical_pod_autoscaler:
+            continue
+        kinds.append((api_version, kind))
+    return kinds
+
+
+def _workload_refs(model: ClusterModel) -> dict[str, ObjectRef]:
+    refs = {
+        "api": ObjectRef("apps/v1", "Deployment", model.namespace, names.api_name(model.name)),
+        "worker": ObjectRef(
+            "apps/v1", "Deployment", model.namespace, names.worker_name(model.name)
+        ),
+    }
+    for dep in model.dependencies:
+        if dep.is_managed:
+            name = names.child_name(model.name, dep.component)
+            refs[dep.component] = ObjectRef("apps/v1", "StatefulSet", model.namespace, name)
+    return refs
+
+
+def _facts(model: ClusterModel, live: Mapping[ObjectRef, Json]) -> cluster_status.ClusterFacts:
+    refs = _workload_refs(model)
+    facts = {key: observe.workload_facts(live.get(ref)) for key, ref in refs.items()}
+    deps = {k: v for k, v in facts.items() if k not in ("api", "worker")}
+    return cluster_status.ClusterFacts(api=facts["api"], worker=facts["worker"], dependencies=deps)
+
+
+def _write_status(
+    client: KubeClient, body: Mapping[str, Any], current: Mapping[str, Any], desired: Json
+) -> None:
+    patch = conditions.status_patch(current, desired)
+    if patch is None:
+        return
+    meta = body["metadata"]
+    client.patch_status(cluster_ref(meta["namespace"], meta["name"]), patch)
+    old_ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
+    new_ready = conditions.find_condition(desired.get("conditions") or [], "Ready") or {}
+    if (old_ready.get("status"), old_ready.get("reason")) != (
+        new_ready.get("status"),
+        new_ready.get("reason"),
+    ):
+        kind = "Normal" if new_ready.get("status") == conditions.TRUE else "Warning"
+        kopf.event(
+            dict(body),
+            type=kind,
+            reason=str(new_ready.get("reason")),
+            message=str(new_ready.get("message"))[:1000],
+        )
+
+
+def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
+    """Level-based reconcile of one RagFlowCluster (safe to repeat, safe to interrupt)."""
+    meta = body["metadata"]
+    current: Mapping[str, Any] = body.get("status") or {}
+    generation = int(meta.get("generation") or 0)
+    now = datetime.now(UTC)
+    with _lock(meta["namespace"], meta["name"]):
+        model: ClusterModel | None = None
+        try:
+            model = ClusterModel.from_body(dict(body))
+            check_references(client, model)
+            ctx = BuildContext(
+                model=model,
+                capabilities=capabilities,
+                generated=_random_values(generated_secret_keys(BuildContext(model=model))),
+            )
+            built = build_cluster_children(ctx)
+            result = apply_children(
+                client,
+                built.manifests,
+                namespace=model.namespace,
+                owner_uid=model.uid,
+                selector=names.instance_labels(model.name),
+                removable_kinds=_removable_kinds(capabilities),
+            )
+        except (errors.InvalidSpec, errors.MissingReference) as err:
+            status = cluster_status.failed(
+                model, generation, reason=err.reason, message=str(err), current=current, now=now
+            )
+            _write_status(client, body, current, status)
+            return
+        except errors.ApiInvalid as err:  # the API server refused a child: a spec problem
+            status = cluster_status.failed(
+                model,
+                generation,
+                reason="ChildRejected",
+                message=str(err),
+                current=current,
+                now=now,
+            )
+            _write_status(client, body, current, status)
+            return
+        if result.created or result.removed:
+            parts = [f"created {', '.join(map(str, result.created))}"] if result.created else []
+            if result.removed:
+                parts.append(f"removed {', '.join(map(str, result.removed))}")
+            kopf.event(
+                dict(body), type="Normal", reason="ChildrenChanged", message="; ".join(parts)[:1000]
+            )
+        status = cluster_status.summarise(
+            model, _facts(model, result.live), current=current, skipped=built.skipped, now=now
+        )
+        _write_status(client, body, current, status)
+
+
+def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
+    """Status only, from fresh reads of the workloads (child events)."""
+    meta = body["metadata"]
+    with _lock(meta["namespace"], meta["name"]):
+        current: Mapping[str, Any] = body.get("status") or {}
+        ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
+        if current.get("phase") == "Failed" or ready.get("reason") == "ChildRejected":
+            return  # an error status stays until the next full reconcile
+        try:
+            model = ClusterModel.from_body(dict(body))
+        except errors.InvalidSpec:
+            return
+        live = observe.read_workloads(client, _workload_refs(model).values())
+        skipped = skipped_children(model, capabilities)
+        status = cluster_status.summarise(
+            model, _facts(model, live), current=current, skipped=skipped, now=datetime.now(UTC)
+        )
+        _write_status(client, body, current, status)
+
+
+def _translate(err: errors.ApiError) -> kopf.TemporaryError:
+    return kopf.TemporaryError(str(err), delay=10)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        reconcile(body, memo.client, memo.capabilities)
+    except errors.ApiError as err:
+        raise _translate(err) from None
+
+
+@kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
+def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Level-based check: repairs drift and retries errors; writes nothing when all is well."""
+    try:
+        reconcile(body, memo.client, memo.capabilities)
+    except errors.ApiError as err:
+        raise _translate(err) from None
+
+
+def _owner_name(body: Mapping[str, Any]) -> str | None:
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("kind") == names.KIND_CLUSTER and ref.get("apiVersion", "").startswith(
+            names.GROUP
+        ):
+            return str(ref.get("name"))
+    return None
+
+
+def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A Deployment/StatefulSet of ours changed: refresh the owner (repair if deleted)."""
+    owner = _owner_name(body)
+    if owner is None:
+        return
+    namespace = body["metadata"]["namespace"]
+    client: KubeClient = memo.client
+    try:
+        cluster = client.get(cluster_ref(namespace, owner))
+        if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+            return
+        if event.get("type") == "DELETED":
+            reconcile(cluster, client, memo.capabilities)
+        else:
+            refresh_status(cluster, client, memo.capabilities)
+    except errors.ApiError as err:
+        kopf.warn(dict(body), reason="StatusRefreshFailed", message=str(err)[:500])
+
+
+for _plural in ("deployments", "statefulsets"):
+    kopf.on.event("apps", "v1", _plural, labels=CHILD_LABELS)(on_child_event)
