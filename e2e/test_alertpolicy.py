@@ -1,6 +1,7 @@
 """AlertPolicy on a real API server: ConfigMap or PrometheusRule, spec changes, invalid rules.
 
-The operator's AlertPolicy handlers run in kopf (KopfRunner) against the local control plane. Without the PrometheusRule CRD the rules land in a ConfigMap; once the CRD
+The operator's AlertPolicy handlers run in kopf (KopfRunner) against the local control plane.
+Without the PrometheusRule CRD the rules land in a ConfigMap; once the CRD
 (e2e/fixtures/prometheusrule-crd.yaml, a structural stand-in for the Prometheus Operator's) is
 installed, the next reconcile writes a PrometheusRule and removes the ConfigMap. An invalid custom
 rule makes the policy Ready=False with the PromQL parser's message and leaves the rules as they
