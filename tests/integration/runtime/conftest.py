@@ -1,0 +1,77 @@
+"""Runtime integration fixtures: one real embedded ``ragruntime serve`` for the whole session,
+plus small HTTP helpers. The process loads the real embedding model once (~20 s on 2 cores)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.fixtures.services import RuntimeProcess, start_runtime
+
+
+class Api:
+    """Thin requests wrapper that speaks RAGFlow's envelope."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, f"{self.base_url}/api/v1{path}", timeout=60, **kwargs)
+
+    def ok(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, **kwargs)
+        body = response.json()
+        assert response.status_code == 200 and body["code"] == 0, body
+        return body.get("data")
+
+    def create_dataset(self, name: str, **fields: Any) -> str:
+        return str(self.ok("POST", "/datasets", json={"name": name, **fields})["id"])
+
+    def upload(self, dataset_id: str, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        parts = [("file", (name, data)) for name, data in files]
+        return list(self.ok("POST", f"/datasets/{dataset_id}/documents", files=parts))
+
+    def parse_and_wait(
+        self, dataset_id: str, document_ids: list[str], timeout_s: float = 120
+    ) -> dict[str, dict[str, Any]]:
+        self.ok("POST", f"/datasets/{dataset_id}/chunks", json={"document_ids": document_ids})
+        return self.wait_terminal(dataset_id, document_ids, timeout_s)
+
+    def wait_terminal(
+        self, dataset_id: str, document_ids: list[str], timeout_s: float = 120
+    ) -> dict[str, dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            docs = self.ok("GET", f"/datasets/{dataset_id}/documents", params={"page_size": 500})
+            by_id = {d["id"]: d for d in docs["docs"] if d["id"] in document_ids}
+            if all(by_id[i]["run"] in ("DONE", "FAIL", "CANCEL") for i in document_ids):
+                return by_id
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"documents not finished: {by_id}")
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
+    data_dir: Path = tmp_path_factory.mktemp("embedded-runtime")
+    runtime = start_runtime(
+        data_dir,
+        role="all",
+        extra_env={"RAGFLOW_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)},
+    )
+    yield runtime
+    # uvicorn re-raises the SIGTERM it handled after a clean shutdown, hence -15.
+    assert runtime.stop() in (0, -15), runtime.log()
+    assert "Application shutdown complete" in runtime.log()
+
+
+@pytest.fixture(scope="session")
+def api(embedded_server: RuntimeProcess) -> Api:
+    return Api(embedded_server.base_url, embedded_server.api_key)
