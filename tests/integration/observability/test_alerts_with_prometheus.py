@@ -14,6 +14,7 @@ Everything is observed through Prometheus' HTTP API. `promtool check metrics` ru
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -48,6 +51,10 @@ pytestmark = pytest.mark.integration
 NAMESPACE = "shop"
 CLUSTER = "docs"
 ALERT_TIMEOUT_S = 60.0
+POD = f"{CLUSTER}-api-7d9f8b6c5d-x2x4k"
+ADAPTER_VALUES = (
+    Path(__file__).resolve().parents[3] / "deploy" / "prometheus-adapter" / "values.yaml"
+)
 LATENCY = "RagFlowHighQueryLatency"
 ERRORS = "RagFlowHighErrorRate"
 DOCUMENT = (
@@ -124,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     target = ScrapeTarget(
         job=f"{CLUSTER}-api",
         address=f"127.0.0.1:{runtime.port}",
-        labels={"namespace": NAMESPACE, "service": f"{CLUSTER}-api"},
+        labels={"namespace": NAMESPACE, "service": f"{CLUSTER}-api", "pod": POD},
     )
     prometheus = start_prometheus(base / "prometheus", [target], [rules_file])
     client = httpx.Client(
@@ -190,6 +197,23 @@ def healthy_traffic(stack: Stack, seconds: float = 1.0) -> None:
         assert query(stack, stack.healthy_dataset) == 200
 
 
+def adapter_latency(stack: Stack) -> float:
+    """Run the shipped prometheus-adapter metricsQuery as the adapter would for one pod."""
+    (rule,) = yaml.safe_load(ADAPTER_VALUES.read_text())["rules"]["custom"]
+    series = rule["seriesQuery"].split("{")[0]
+    assert re.fullmatch(rule["name"]["matches"], series)
+    assert rule["name"]["as"] == "ragflow_query_latency_p95_seconds"  # names.LATENCY_METRIC
+    query = (
+        rule["metricsQuery"]
+        .replace("<<.Series>>", series)
+        .replace("<<.LabelMatchers>>", f'namespace="{NAMESPACE}",pod=~"{POD}"')
+        .replace("<<.GroupBy>>", "pod")
+    )
+    (sample,) = stack.prometheus.api(f"/api/v1/query?query={quote(query)}")["result"]
+    assert sample["metric"] == {"pod": POD}
+    return float(sample["value"][1])
+
+
 def test_promtool_check_metrics_passes_on_the_runtime_endpoint(stack: Stack) -> None:
     healthy_traffic(stack, seconds=0.5)
     promtool = shutil.which("promtool")
@@ -218,6 +242,8 @@ def test_latency_and_error_alerts_fire_under_bad_traffic_and_resolve_when_health
 
     states = wait_for(stack, lambda s: s.get(LATENCY) == "firing", lambda: slow_burst(stack))
     assert ERRORS not in states
+    # The prometheus-adapter rule the HPA relies on sees the same slow pod.
+    assert adapter_latency(stack) > 1.0
 
     collection = f"ragflow_ds_{stack.broken_dataset}"
     milvus = MilvusClient(uri=stack.milvus.uri)
