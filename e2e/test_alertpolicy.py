@@ -204,7 +204,7 @@ def test_alertpolicy_switches_configmap_to_prometheusrule_and_rejects_invalid_ru
             cluster.kubectl("delete", "crd", PROMETHEUS_RULE_CRD_NAME, "--wait=false", check=False)
 
 
-def test_alertpolicy_crd_rejects_out_of_range_ratio_and_duplicate_custom_rules(
+def test_alertpolicy_crd_rejects_bad_ratio_and_duplicate_rules_and_accepts_the_sample(
     cluster: Cluster, namespace: str
 ) -> None:
     install_crd(cluster, ROOT / "crds" / "alertpolicies.yaml")
@@ -229,3 +229,5 @@ def test_alertpolicy_crd_rejects_out_of_range_ratio_and_duplicate_custom_rules(
         with pytest.raises(subprocess.CalledProcessError) as rejected:
             cluster.kubectl("apply", "-f", "-", stdin=json.dumps({**base, "spec": spec}))
         assert message in rejected.value.stderr
+    sample = ROOT / "samples" / "alertpolicy.yaml"
+    cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(sample))

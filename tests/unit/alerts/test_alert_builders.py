@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import promql_parser
@@ -216,3 +217,19 @@ def test_crd_fields_all_have_descriptions_for_kubectl_explain() -> None:
     schema = crd_schema(names.PLURAL_ALERT_POLICY)
     assert _walk(schema["properties"]["spec"], ".spec") == []
     assert _walk(schema["properties"]["status"], ".status") == []
+
+
+def test_sample_alertpolicy_builds_valid_rules_and_routing() -> None:
+    sample = Path(__file__).resolve().parents[3] / "samples" / "alertpolicy.yaml"
+    body = yaml.safe_load(sample.read_text())
+    body["metadata"]["namespace"] = "default"
+    model = AlertPolicyModel.from_body(body)
+    groups = alerts.build_rule_groups(model)
+    assert alerts.validate_rule_groups(groups) == []
+    assert alerts.count_rules(groups) == 9
+    routing = alert_routing.build_routing(model)
+    assert [r["name"] for r in routing["spec"]["receivers"]] == [
+        "docs-alerts-unrouted",
+        "pager",
+        "chat",
+    ]
