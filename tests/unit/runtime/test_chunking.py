@@ -1,0 +1,36 @@
+"""Chunking honours parser_config: chunk_token_num, delimiter (single and `multi`), overlap."""
+
+from __future__ import annotations
+
+from ragruntime.ingest.chunking import ChunkingConfig, chunk_sections, count_tokens, split_pieces
+
+
+def test_chunks_never_exceed_the_token_limit_and_keep_all_words() -> None:
+    text = "\n".join(" ".join(f"w{i}_{j}" for j in range(7)) for i in range(30))
+    chunks = chunk_sections([text], ChunkingConfig(chunk_token_num=20, delimiter="\n"))
+    assert all(count_tokens(c) <= 20 for c in chunks)
+    assert " ".join(chunks).split() == text.split()
+
+
+def test_a_piece_longer_than_the_limit_is_cut_by_tokens() -> None:
+    chunks = chunk_sections([" ".join(["word"] * 25)], ChunkingConfig(10, "\n", 0))
+    assert [count_tokens(c) for c in chunks] == [10, 10, 5]
+
+
+def test_each_delimiter_character_splits_and_backticks_name_multi_character_delimiters() -> None:
+    assert split_pieces("a.b!c", ".!") == ["a.", "b!", "c"]
+    assert split_pieces("one##two#three", "`##`") == ["one##", "two#three"]
+
+
+def test_overlap_repeats_the_tail_of_the_previous_chunk() -> None:
+    text = "a1 a2 a3 a4. b1 b2 b3 b4. c1 c2 c3 c4."
+    chunks = chunk_sections(
+        [text], ChunkingConfig(chunk_token_num=5, delimiter=".", overlapped_percent=40)
+    )
+    assert chunks[0].startswith("a1")
+    assert chunks[1].startswith("a4")  # 40% of 5 tokens = 2 tokens of overlap: "a4" and "."
+
+
+def test_config_from_ragflow_parser_config_uses_defaults_for_missing_fields() -> None:
+    config = ChunkingConfig.from_parser_config({"chunk_token_num": 128, "delimiter": ""})
+    assert config == ChunkingConfig(chunk_token_num=128, delimiter="\n", overlapped_percent=0)

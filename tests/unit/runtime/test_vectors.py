@@ -1,0 +1,74 @@
+"""Milvus Lite vector store: only active generations are visible; dense and BM25 search work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragruntime.models import Chunk
+from ragruntime.store.vectors import MilvusVectorStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[MilvusVectorStore]:
+    vectors = MilvusVectorStore(str(tmp_path / "milvus.db"), "", dimension=4)
+    yield vectors
+    vectors.close()
+
+
+def _chunk(chunk_id: str, document: str, generation: int, content: str, position: int) -> Chunk:
+    return Chunk(
+        chunk_id, "ds", document, generation, content, f"{document}.txt", position=position
+    )
+
+
+def _load(store: MilvusVectorStore) -> None:
+    store.insert(
+        "ds",
+        [
+            _chunk("a1", "docA", 1, "the quick brown fox", 0),
+            _chunk("a2", "docA", 1, "sleepy dogs rest", 1),
+            _chunk("a9", "docA", 9, "an unfinished run about foxes", 0),
+            _chunk("b1", "docB", 2, "quick brown foxes everywhere", 0),
+        ],
+        [[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0.7, 0.7, 0, 0]],
+    )
+
+
+def test_searches_see_only_the_given_generations(store: MilvusVectorStore) -> None:
+    _load(store)
+    dense = store.dense_search("ds", [1.0, 0.0, 0.0, 0.0], [1, 2], limit=10)
+    assert [h.chunk.id for h in dense][:2] == ["a1", "b1"]
+    assert "a9" not in {h.chunk.id for h in dense}
+    assert dense[0].score == pytest.approx(1.0)
+    text = store.text_search("ds", "quick fox", [1, 2], limit=10)
+    assert {h.chunk.id for h in text} == {"a1", "b1"}
+    assert store.dense_search("ds", [1.0, 0, 0, 0], [], limit=10) == []
+
+
+def test_query_chunks_pages_in_position_order_and_filters_keywords(
+    store: MilvusVectorStore,
+) -> None:
+    _load(store)
+    page, total = store.query_chunks(
+        "ds", [1], document_id="docA", chunk_id=None, keywords=None, offset=0, limit=1
+    )
+    assert total == 2 and [c.id for c in page] == ["a1"]
+    found, total = store.query_chunks(
+        "ds", [1], document_id="docA", chunk_id=None, keywords="sleepy", offset=0, limit=10
+    )
+    assert total == 1 and found[0].content == "sleepy dogs rest"
+
+
+def test_deleting_one_generation_keeps_the_others(store: MilvusVectorStore) -> None:
+    _load(store)
+    store.delete_document("ds", "docA", generation=9)
+    remaining, _ = store.query_chunks(
+        "ds", [1, 9], document_id="docA", chunk_id=None, keywords=None, offset=0, limit=10
+    )
+    assert {c.id for c in remaining} == {"a1", "a2"}
+    store.drop_collection("ds")
+    store.ensure_collection("ds")
+    assert store.dense_search("ds", [1.0, 0, 0, 0], [1], limit=5) == []
