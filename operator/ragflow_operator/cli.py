@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
     run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+    )
     run.add_argument("--log-format", choices=["json", "plain"], default="json")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -56,6 +59,10 @@ def _run(args: argparse.Namespace) -> int:
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
     load_handlers()
+    if args.metrics_port:
+        from ragflow_operator.metrics import start_metrics_server
+
+        start_metrics_server(args.metrics_port)
     namespaces = [] if args.all_namespaces else (args.namespace or ["default"])
     kopf.run(
         standalone=True,

@@ -81,7 +81,7 @@ def build_routing(model: AlertPolicyModel) -> Manifest:
         name=routing_name(model),
         namespace=model.namespace,
         labels={**model.rule_labels, **alerts.common_labels(model)},
-        owner=model.owner_reference,
+        owners=model.owner_references,
         route=route,
         receivers=receivers,
     )

@@ -335,7 +335,7 @@ def build_rules_object(model: AlertPolicyModel, target: str) -> Manifest:
         "name": rules_object_name(model),
         "namespace": model.namespace,
         "labels": labels,
-        "owner": model.owner_reference,
+        "owners": model.owner_references,
     }
     if target == TARGET_PROMETHEUS_RULE:
         return render_manifest("prometheusrule.yaml.j2", groups=groups["groups"], **context)

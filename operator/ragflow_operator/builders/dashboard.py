@@ -231,7 +231,7 @@ def build_dashboard_configmap(model: AlertPolicyModel) -> Manifest:
         namespace=model.namespace,
         labels=labels,
         annotations=annotations,
-        owner=model.owner_reference,
+        owners=model.owner_references,
         key=f"{dashboard_name(model)}.json",
         dashboard=json.dumps(build_dashboard(model), indent=2, sort_keys=True),
     )

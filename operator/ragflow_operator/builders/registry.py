@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragflow_operator import names
+from ragflow_operator.builders import alert_policy
 from ragflow_operator.builders.cluster import build_cluster_children
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest
@@ -34,8 +35,14 @@ def render_cluster(body: dict[str, Any], capabilities: Capabilities) -> RenderRe
     return RenderResult(manifests=built.manifests, notes=built.skipped)
 
 
+def render_alert_policy(body: dict[str, Any], capabilities: Capabilities) -> RenderResult:
+    built = alert_policy.render_alert_policy(body, capabilities.prometheus_rule)
+    return RenderResult(manifests=built.manifests, notes=built.notes)
+
+
 Renderer = Callable[[dict[str, Any], Capabilities], RenderResult]
 
 RENDERERS: dict[str, Renderer] = {
     names.KIND_CLUSTER: render_cluster,
+    names.KIND_ALERT_POLICY: render_alert_policy,
 }

@@ -8,9 +8,10 @@ and write the status only when it changed.
 Each reconcile discovers whether the cluster serves PrometheusRule and AlertmanagerConfig (two
 discovery GETs), so installing or removing the Prometheus Operator's CRDs switches the rules
 between a PrometheusRule and the fallback ConfigMap at the next reconcile; the object of the
-other kind is removed by apply.py. Every rule is parsed before anything is written: an invalid
-custom rule sets `Ready=False` (reason InvalidRule, the parser's message) and leaves what is in
-the cluster untouched, so a typo never replaces working alerts with a broken rule group.
+other kind is removed by apply.py. Every rule is parsed (builders/alert_policy.py) before
+anything is written: an invalid custom rule sets `Ready=False` (reason InvalidRule, the parser's
+message) and leaves what is in the cluster untouched, so a typo never replaces working alerts
+with a broken rule group.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import kopf
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import alert_routing, alerts, dashboard
+from ragflow_operator.builders.alert_policy import build_alert_policy_children
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
@@ -74,31 +76,26 @@ def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> 
     model = AlertPolicyModel.from_body(body)
     editor = StatusEditor(model, dict(body.get("status") or {}), now)
     status = editor.status
-    groups = alerts.build_rule_groups(model)
-    problems = alerts.validate_rule_groups(groups)
-    if problems:
-        message = "; ".join(problems)
+    served = client.served_kinds([MONITORING_V1, MONITORING_V1ALPHA1])
+    has_routing = "AlertmanagerConfig" in served.get(MONITORING_V1ALPHA1, set())
+    try:
+        children = build_alert_policy_children(
+            model,
+            prometheus_rule="PrometheusRule" in served.get(MONITORING_V1, set()),
+            alertmanager_config=has_routing,
+        )
+    except errors.InvalidSpec as invalid:
         logger.warning(
             "invalid alerting rules, nothing applied",
-            extra={"namespace": model.namespace, "policy": model.name, "problems": problems},
+            extra={"namespace": model.namespace, "policy": model.name, "problems": str(invalid)},
         )
-        editor.set(RULES_VALID, conditions.FALSE, "InvalidRule", message)
-        editor.set(READY, conditions.FALSE, "InvalidRule", message)
+        editor.set(RULES_VALID, conditions.FALSE, invalid.reason, str(invalid))
+        editor.set(READY, conditions.FALSE, invalid.reason, str(invalid))
         return status
 
-    served = client.served_kinds([MONITORING_V1, MONITORING_V1ALPHA1])
-    has_prometheus_rule = "PrometheusRule" in served.get(MONITORING_V1, set())
-    has_routing = "AlertmanagerConfig" in served.get(MONITORING_V1ALPHA1, set())
-    target = alerts.TARGET_PROMETHEUS_RULE if has_prometheus_rule else alerts.TARGET_CONFIGMAP
-
-    desired = [alerts.build_rules_object(model, target)]
-    if model.dashboard.enabled:
-        desired.append(dashboard.build_dashboard_configmap(model))
-    if model.alertmanager.enabled and has_routing:
-        desired.append(alert_routing.build_routing(model))
     result = apply_children(
         client,
-        desired,
+        children.manifests,
         namespace=model.namespace,
         owner_uid=model.uid,
         selector=names.instance_labels(model.name),
@@ -107,10 +104,9 @@ def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> 
     written = [result.live.get(ref, {"kind": ref.kind}) for ref in result.created + result.applied]
     metrics.record_children_applied(names.KIND_ALERT_POLICY, written)
 
+    target = children.target
     status.update(
-        rules=alerts.count_rules(groups),
-        target=target,
-        ruleObject=alerts.rules_object_name(model),
+        rules=children.rule_count, target=target, ruleObject=alerts.rules_object_name(model)
     )
     if model.dashboard.enabled:
         status["dashboard"] = dashboard.dashboard_name(model)

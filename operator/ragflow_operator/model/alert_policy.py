@@ -164,16 +164,21 @@ class AlertPolicyModel:
         )
 
     @property
-    def owner_reference(self) -> dict[str, Any]:
-        """Controller ownerReference that children of this policy carry."""
-        return {
-            "apiVersion": names.API_VERSION,
-            "kind": names.KIND_ALERT_POLICY,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
+    def owner_references(self) -> list[dict[str, Any]]:
+        """The controller ownerReference children carry; none for a body without a uid
+        (`render` of a file), so the output stays stable."""
+        if not self.uid:
+            return []
+        return [
+            {
+                "apiVersion": names.API_VERSION,
+                "kind": names.KIND_ALERT_POLICY,
+                "name": self.name,
+                "uid": self.uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
 
 
 def _builtin_rules(rules: dict[str, Any]) -> BuiltinRules:

@@ -136,7 +136,7 @@ def test_prometheus_rule_and_configmap_hold_the_same_rules() -> None:
     assert rule["metadata"]["name"] == "prod-rules"
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert rule["metadata"]["labels"][names.LABEL_INSTANCE] == "prod"
-    assert rule["metadata"]["ownerReferences"] == [model.owner_reference]
+    assert rule["metadata"]["ownerReferences"] == model.owner_references
     assert rule["spec"] == groups
 
     configmap = alerts.build_rules_object(model, alerts.TARGET_CONFIGMAP)
