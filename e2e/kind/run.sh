@@ -109,7 +109,13 @@ apply_samples() {
   kc -n "$demo_ns" create secret generic e2e-s3-credentials \
     --from-literal=AWS_ACCESS_KEY_ID=e2e --from-literal=AWS_SECRET_ACCESS_KEY=e2e-secret \
     --dry-run=client -o yaml | kc apply -f -
-  kc -n "$demo_ns" apply -f "$repo/samples/"
+  # Secrets the samples refer to: Alertmanager receivers (dummy values; nothing is paged).
+  kc -n "$demo_ns" create secret generic alerting \
+    --from-literal=pagerduty-routing-key=e2e --from-literal=webhook-url=http://127.0.0.1:9/hook \
+    --dry-run=client -o yaml | kc apply -f -
+  # The namespace-free samples: one RagFlowCluster, its AlertPolicy and its BackupPolicy.
+  kc -n "$demo_ns" apply -f "$repo/samples/ragflowcluster-minimal.yaml" \
+    -f "$repo/samples/alertpolicy.yaml" -f "$repo/samples/backuppolicy.yaml"
   # Every backup goes to the in-cluster emulator only.
   for policy in $(kc -n "$demo_ns" get backuppolicies -o name); do
     kc -n "$demo_ns" patch "$policy" --type merge -p '{"spec":{"minSuccessfulDestinations":1,

@@ -140,7 +140,7 @@ def test_operator_deployment_is_one_replica_recreate_with_kopf_liveness(
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
     (container,) = spec["template"]["spec"]["containers"]
-    assert container["args"][:2] == ["run", "--standalone"]
+    assert container["args"][0] == "run"
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     probe = container["livenessProbe"]["httpGet"]
     assert probe["path"] == "/healthz"
