@@ -7,5 +7,7 @@ if [ -f "$stamp" ] && python3 -c 'import ragflow_operator, ragruntime' 2>/dev/nu
   echo "    python deps unchanged since last install"
   exit 0
 fi
+# Old pips (23.x, the machine's default) crash resolving this dependency set: upgrade first.
+python3 -m pip install --disable-pip-version-check -q --upgrade "pip>=24.3"
 python3 -m pip install --disable-pip-version-check -q -e '.[all,dev]'
 touch "$stamp"
