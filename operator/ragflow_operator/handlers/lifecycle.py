@@ -64,6 +64,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
+    # No cluster-wide CRD/namespace watching: the Helm chart grants only namespaced rules (a
+    # RoleBinding per watched namespace), and our CRDs are installed before the operator runs.
+    settings.scanning.disabled = True
     settings.execution.max_workers = TUNING.workers
     memo.client = KubeClient.from_environment(pool_size=max(8, TUNING.workers * 2))
     served = memo.client.served_kinds([MONITORING_GROUP_VERSION, VPA_GROUP_VERSION])
