@@ -52,8 +52,11 @@ class ApplyResult:
 def manifest_hash(manifest: Json) -> str:
     """Stable hash of a desired manifest (sorted-key JSON), without our own hash annotation."""
     clean = copy.deepcopy(manifest)
-    annotations = clean.get("metadata", {}).get("annotations") or {}
+    metadata = clean.get("metadata", {})
+    annotations = metadata.get("annotations") or {}
     annotations.pop(names.ANNOTATION_APPLIED_HASH, None)
+    if not annotations:
+        metadata.pop("annotations", None)
     text = json.dumps(clean, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
