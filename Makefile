@@ -16,6 +16,10 @@ lint:
 test: install lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
+# The README's first command: local control plane + operator + samples + runtime query.
+demo: install
+	$(PYTHON) -m e2e.demo $(DEMO_ARGS)
+
 unit:
 	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
