@@ -313,3 +313,16 @@ def test_rendering_is_byte_identical_for_the_same_input(helm: Path) -> None:
     first, second = run_helm(helm, args), run_helm(helm, args)
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
+
+
+def test_notes_tell_how_to_check_the_install_and_point_at_existing_samples(helm: Path) -> None:
+    args = ["install", "rfo", str(CHART_DIR), "--namespace", "ops", "--dry-run=client"]
+    result = run_helm(
+        helm, [*args, "--set", "watch.allNamespaces=false", "--set", "watch.namespaces={a,b}"]
+    )
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "kubectl -n ops rollout status deployment/rfo-ragflow-operator" in notes
+    assert "Watching: a, b" in notes
+    for sample in re.findall(r"samples/[\w.-]+\.yaml", notes):
+        assert (REPO_ROOT / sample).is_file(), f"NOTES.txt names a missing {sample}"
