@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             "Starting the local Kubernetes control plane (etcd, kube-apiserver, controllers, kwok)"
         )
         plane = launcher.ControlPlane(work / "controlplane", launcher.Options(nodes=3))
+        plane_info = plane.start()  # cleans up after itself if a component fails to start
         stack.callback(plane.stop)
-        plane_info = plane.start()
         cluster = Cluster.from_control_plane(plane)
         info(f"ready in {plane_info.phase_seconds['total']:.1f}s at {plane_info.server}")
         info(f"kubeconfig: {plane_info.kubeconfig}")
