@@ -19,7 +19,7 @@ from typing import Any
 
 import kopf
 
-from ragflow_operator import cluster_status, conditions, errors, names, observe
+from ragflow_operator import cluster_status, conditions, errors, metrics, names, observe
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders.cluster import (
     CLUSTER_CHILD_KINDS,
@@ -164,6 +164,8 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
                 selector=names.instance_labels(model.name),
                 removable_kinds=_removable_kinds(capabilities),
             )
+            written = result.created + result.applied
+            metrics.record_children_applied(names.KIND_CLUSTER, [{"kind": r.kind} for r in written])
         except (errors.InvalidSpec, errors.MissingReference) as err:
             status = cluster_status.failed(
                 model, generation, reason=err.reason, message=str(err), current=current, now=now
@@ -223,7 +225,8 @@ def _translate(err: errors.ApiError) -> kopf.TemporaryError:
 @kopf.on.update(*RESOURCE)
 def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     try:
-        reconcile(body, memo.client, memo.capabilities)
+        with metrics.reconcile_timer(names.KIND_CLUSTER):
+            reconcile(body, memo.client, memo.capabilities)
     except errors.ApiError as err:
         raise _translate(err) from None
 
@@ -232,7 +235,8 @@ def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Level-based check: repairs drift and retries errors; writes nothing when all is well."""
     try:
-        reconcile(body, memo.client, memo.capabilities)
+        with metrics.reconcile_timer(names.KIND_CLUSTER):
+            reconcile(body, memo.client, memo.capabilities)
     except errors.ApiError as err:
         raise _translate(err) from None
 
