@@ -1,0 +1,188 @@
+"""Helpers for the RagFlowCluster cluster tests and benchmarks: the operator as a subprocess,
+CRD installation, CR manifests, polling, and counting the operator's writes in the audit log.
+
+Used by e2e/test_ragflowcluster*.py and tests/bench/bench_operator*.py. The operator runs as
+`python -m ragflow_operator run -A` with KUBECONFIG pointing at the test cluster; it is stopped
+by its own PID (SIGTERM, then SIGKILL), never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from e2e.controlplane.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+OPERATOR_AGENTS = ("ragflow-operator/", "kopf/")
+T = TypeVar("T")
+
+
+def install_crds(cluster: Cluster) -> None:
+    """Apply every CRD in crds/ and wait until each is Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    for path in sorted((ROOT / "crds").glob("*.yaml")):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+
+class OperatorProcess:
+    """`ragflow-operator run -A` in a child process, logging to a file."""
+
+    def __init__(self, cluster: Cluster, log_path: Path, resync_seconds: float = 3.0) -> None:
+        self.cluster = cluster
+        self.log_path = log_path
+        self.resync_seconds = resync_seconds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        env = {
+            **self.cluster.env(),
+            "RAGFLOW_OPERATOR_RESYNC_SECONDS": str(self.resync_seconds),
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "operator"), os.environ.get("PYTHONPATH", "")]
+            ),
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ragflow_operator", "run", "-A", "--log-format", "plain"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all (crash simulation)."""
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def cluster_manifest(name: str, namespace: str, spec: dict[str, Any]) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "ragflow.operator.dev/v1alpha1",
+            "kind": "RagFlowCluster",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+    )
+
+
+def external_spec() -> dict[str, Any]:
+    """A light cluster: every dependency external (no StatefulSets, no PVCs)."""
+    return {
+        "database": {"external": {"host": "pg.example", "credentialsSecret": {"name": "pg"}}},
+        "cache": {"external": {"url": "redis://cache.example:6379/0"}},
+        "vectorStore": {"external": {"uri": "http://milvus.example:19530"}},
+        "monitoring": {"serviceMonitor": False},
+        "api": {"replicas": 1},
+        "podDisruptionBudget": {"enabled": False},
+    }
+
+
+def create_secret(cluster: Cluster, namespace: str, name: str, **values: str) -> None:
+    args = [f"--from-literal={k}={v}" for k, v in values.items()]
+    cluster.kubectl("create", "secret", "generic", name, "-n", namespace, *args)
+
+
+def create_volumes(cluster: Cluster, prefix: str, count: int = 3, size: str = "200Gi") -> list[str]:
+    """Static hostPath PVs so managed dependencies' PVCs bind without a provisioner."""
+    names = [f"{prefix}-{i}" for i in range(count)]
+    documents = [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": "",
+                "hostPath": {"path": f"/tmp/{name}"},
+            },
+        }
+        for name in names
+    ]
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
+    return names
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.25
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def get_json(cluster: Cluster, *args: str) -> dict[str, Any] | None:
+    result = cluster.kubectl("get", *args, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    import json
+
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_:
+            return item  # type: ignore[no-any-return]
+    return {}
+
+
+def wait_ready(
+    cluster: Cluster, namespace: str, name: str, timeout: float = 120.0
+) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        obj = get_json(cluster, "rfc", name, "-n", namespace)
+        ready = condition(obj, "Ready")
+        fresh = obj and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        return obj if ready.get("status") == "True" and fresh else None
+
+    return wait_for(f"RagFlowCluster {namespace}/{name} Ready=True", probe, timeout)
+
+
+def operator_writes(cluster: Cluster, since: int) -> list[dict[str, Any]]:
+    """Write requests (audit events) made by the operator (our client or kopf) after `since`."""
+    return [
+        event
+        for event in cluster.audit_events(since)
+        if str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS)
+        and event.get("stage") in (None, "ResponseComplete")
+    ]
