@@ -1,0 +1,75 @@
+"""SIGTERM to a worker mid-task: the task goes back to the queue, nothing half-indexed, and the
+next worker finishes it exactly once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ragruntime.models import NewDocument, RunStatus, TaskState
+from ragruntime.store.files import LocalFileStore
+from ragruntime.store.metadata import SqlMetadataStore
+from ragruntime.store.queue import TaskQueue
+from tests.fixtures.services import start_runtime
+
+pytestmark = pytest.mark.integration
+
+LINES = 1200
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.1)
+
+
+def test_a_stopping_worker_returns_its_task_and_a_new_worker_completes_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    store = SqlMetadataStore.open(f"sqlite:///{data_dir / 'ragflow.db'}")
+    queue = TaskQueue(store.engine)
+    dataset = store.create_dataset(
+        name="shutdown",
+        fields={"embedding_model": "all-MiniLM-L6-v2", "parser_config": {"chunk_token_num": 16}},
+    )
+    text = "\n".join(f"Sentence {i} talks about topic {i % 17}." for i in range(LINES))
+    LocalFileStore(data_dir / "files").save(f"{dataset.id}/doc", text.encode())
+    store.add_documents(
+        dataset, [NewDocument("doc", "long.txt", len(text), "txt", f"{dataset.id}/doc")]
+    )
+    (task_id,) = queue.enqueue(dataset.id, ["doc"])
+    env = {"RAGFLOW_SHUTDOWN_GRACE_SECONDS": "0", "RAGFLOW_EMBEDDING_BATCH_SIZE": "4"}
+
+    worker = start_runtime(data_dir, role="worker", extra_env=env)
+    _wait(
+        lambda: store.get_document(dataset.id, "doc").progress > 0.25,
+        120,
+        "worker never got past parsing",
+    )
+    worker.stop(signal.SIGTERM)
+    assert "task returned to the queue" in worker.log()
+
+    task = queue.get(task_id)
+    document = store.get_document(dataset.id, "doc")
+    assert task is not None and task.state == TaskState.QUEUED and task.attempts == 0
+    assert document.active_generation is None and document.chunk_count == 0
+
+    second = start_runtime(data_dir, role="worker", extra_env=env)
+    try:
+        _wait(
+            lambda: store.get_document(dataset.id, "doc").run == RunStatus.DONE,
+            240,
+            "second worker did not finish the task",
+        )
+    finally:
+        second.stop()
+    finished = queue.get(task_id)
+    document = store.get_document(dataset.id, "doc")
+    assert finished is not None and finished.state == TaskState.DONE and finished.attempts == 1
+    assert document.chunk_count > LINES // 4 and document.active_generation == finished.generation
