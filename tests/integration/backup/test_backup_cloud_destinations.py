@@ -3,18 +3,14 @@ port is reported as a transient error (so the retry wrapper backs off) with a cl
 
 from __future__ import annotations
 
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 from ragruntime.backup.destinations.base import DestinationError
 from ragruntime.backup.destinations.factory import build_destination
 from tests.fixtures.services import free_port
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "backup"))
-from destination_suite import check_destination_contract
+from tests.unit.backup.destination_suite import check_destination_contract
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,271 @@
+"""``ragruntime backup run|list|verify|restore|prune``: the commands the operator's Jobs run.
+
+Registered into the runtime CLI by ``ragruntime.cli.register_backup_commands``. Each command
+reads the backup configuration (``--config`` or ``RAGFLOW_BACKUP_CONFIG``), the keyring file,
+and the runtime's ``RAGFLOW_*`` settings; prints a JSON summary; and with ``--termination-log``
+also writes it where Kubernetes reads a container's termination message, which is how the
+operator learns a Job's result. Exit codes: 0 success, 1 the operation failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ragruntime.backup import crypto
+from ragruntime.backup.destinations.base import DestinationError
+from ragruntime.backup.destinations.factory import build_destinations
+from ragruntime.backup.engine import BackupOptions, run_backup
+from ragruntime.backup.format import FormatError
+from ragruntime.backup.prune import prune
+from ragruntime.backup.repository import Repository, UnknownBackup
+from ragruntime.backup.restore import TargetNotEmpty, resolve_backup_id, restore_backup
+from ragruntime.backup.settings import BackupConfig
+
+log = logging.getLogger(__name__)
+TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes of a termination message
+USER_ERRORS = (UnknownBackup, crypto.CryptoError, TargetNotEmpty, FormatError, ValueError)
+
+
+def emit(summary: dict[str, Any], termination_log: str | None) -> None:
+    text = json.dumps(summary, sort_keys=True)
+    print(text)
+    if termination_log:
+        compact = summary
+        while len(json.dumps(compact)) > TERMINATION_LIMIT and compact.get("details"):
+            compact = {**compact, "details": compact["details"][:-1]}
+        Path(termination_log).write_text(json.dumps(compact, sort_keys=True)[:TERMINATION_LIMIT])
+
+
+def _config(args: argparse.Namespace) -> BackupConfig:
+    path = args.config or os.environ.get("RAGFLOW_BACKUP_CONFIG")
+    if not path:
+        raise ValueError("no backup configuration: pass --config or set RAGFLOW_BACKUP_CONFIG")
+    return BackupConfig.load(path)
+
+
+def _repos(config: BackupConfig, only: str | None = None) -> list[Repository]:
+    raws = [d for d in config.destinations if only in (None, d["name"])]
+    if not raws:
+        raise ValueError(f"no destination named {only!r}")
+    return [Repository(d, config.cluster) for d in build_destinations(raws, config.cluster)]
+
+
+def _settings() -> Any:
+    from ragruntime.config import Settings
+
+    return Settings()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ragruntime.backup import snapshot
+
+    config = _config(args)
+    keyring = crypto.Keyring.load(config.keyring_file)
+    schedule = config.schedule(args.schedule)
+    options = BackupOptions(
+        cluster=config.cluster,
+        schedule=schedule.name,
+        type=args.type or schedule.type,
+        min_successful=config.min_successful,
+    )
+    repos = _repos(config)
+    with snapshot.capture(_settings(), config.include, args.workdir) as captured:
+        result = run_backup(captured, [r.destination for r in repos], keyring, options)
+    summary: dict[str, Any] = {"kind": "backup", **result.summary()}
+    if result.succeeded and not args.no_prune:
+        summary["pruned"] = _prune_after_backup(repos, config, result.backup_id)
+    emit(summary, args.termination_log)
+    return 0 if result.succeeded else 1
+
+
+def _prune_after_backup(repos: list[Repository], config: BackupConfig, own: str) -> list[str]:
+    removed: set[str] = set()
+    for repo in repos:
+        try:
+            report = prune(repo, config.policies(), dt.datetime.now(dt.UTC), own_backup_id=own)
+            removed.update(report.removed)
+        except (DestinationError, FormatError, UnknownBackup) as exc:
+            log.warning("prune skipped", extra={"destination": repo.name, "error": str(exc)})
+    return sorted(removed)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    config = _config(args)
+    listing = []
+    for repo in _repos(config, args.destination):
+        try:
+            entries = [e.to_raw() for e in repo.load_catalog().entries]
+            listing.append({"destination": repo.name, "backups": entries})
+        except (DestinationError, FormatError) as exc:
+            listing.append({"destination": repo.name, "error": str(exc)})
+    if args.json:
+        print(json.dumps(listing, indent=2, sort_keys=True))
+        return 0
+    for item in listing:
+        print(f"== {item['destination']}" + (f": ERROR {item['error']}" if "error" in item else ""))
+        for b in item.get("backups", []):
+            print(
+                f"{b['id']}  {b['type']:<11} {b['schedule']:<12} {b['finishedAt']}  "
+                f"{b['plainBytes']:>12} B  parent={b['parentId'] or '-'}"
+            )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ragruntime.backup.verify import verify_integrity, verify_restore
+
+    config = _config(args)
+    keyring = crypto.Keyring.load(config.keyring_file)
+    tests = set(args.tests.split(","))
+    reports = []
+    for repo in _repos(config, args.destination):
+        try:
+            backup_id = resolve_backup_id(repo, args.backup_id)
+        except (UnknownBackup, DestinationError, FormatError) as exc:
+            reports.append({"destination": repo.name, "ok": False, "problems": [str(exc)]})
+            continue
+        if "integrity" in tests:
+            reports.append(verify_integrity(repo, backup_id, keyring).summary())
+        if tests & {"restore", "performance"}:
+            with tempfile.TemporaryDirectory(prefix="ragflow-verify-", dir=args.workdir) as tmp:
+                reports.append(
+                    verify_restore(repo, backup_id, keyring, _scratch_sink(Path(tmp))).summary()
+                )
+    ok = bool(reports) and all(r["ok"] for r in reports)
+    emit(
+        {"kind": "validation", "ok": ok, "tests": sorted(tests), "details": reports},
+        args.termination_log,
+    )
+    return 0 if ok else 1
+
+
+def _scratch_sink(directory: Path) -> Callable[[], Any]:
+    from ragruntime.backup.sink import RuntimeSink
+    from ragruntime.config import Settings
+
+    scratch_db = os.environ.get("RAGFLOW_BACKUP_SCRATCH_DATABASE_URL", "")
+    settings = Settings(data_dir=directory, database_url=scratch_db, vector_uri="", cache_url="")
+    return lambda: RuntimeSink(settings)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from ragruntime.backup.sink import RuntimeSink
+
+    config = _config(args)
+    keyring = crypto.Keyring.load(config.keyring_file)
+    errors = []
+    for repo in _repos(config, args.destination):
+        try:
+            manifest, counts = restore_backup(
+                repo, args.backup_id, keyring, RuntimeSink(_settings()), force=args.force
+            )
+        except (DestinationError, UnknownBackup) as exc:
+            errors.append(f"{repo.name}: {exc}")
+            continue
+        emit(
+            {
+                "kind": "restore",
+                "id": manifest.backup_id,
+                "destination": repo.name,
+                "counts": dict(counts),
+                "expected": dict(manifest.counts),
+            },
+            args.termination_log,
+        )
+        return 0 if dict(counts) == dict(manifest.counts) else 1
+    raise UnknownBackup("; ".join(errors))
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    config = _config(args)
+    details = []
+    for repo in _repos(config, args.destination):
+        report = prune(repo, config.policies(), dt.datetime.now(dt.UTC), dry_run=args.dry_run)
+        details.append(
+            {
+                "destination": repo.name,
+                "kept": report.kept,
+                "removed": report.removed,
+                "deletedObjects": report.deleted_objects,
+                "freedBytes": report.freed_bytes,
+                "sweepSkipped": report.sweep_skipped,
+                "reasons": report.reasons,
+            }
+        )
+    emit({"kind": "prune", "dryRun": args.dry_run, "details": details}, args.termination_log)
+    return 0
+
+
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Known failures → one clear line on stderr and exit code 2 (no traceback, no secrets)."""
+
+    def run(args: argparse.Namespace) -> int:
+        from ragruntime.cli import configure_logging
+
+        configure_logging(os.environ.get("RAGFLOW_LOG_LEVEL", "INFO"))
+        try:
+            return command(args)
+        except USER_ERRORS as exc:
+            message = f"error: {exc}"
+        except Exception as exc:  # the Job must still report why it failed
+            log.exception("backup command failed")
+            message = f"error: {type(exc).__name__}: {exc}"
+        print(message, file=sys.stderr)
+        if getattr(args, "termination_log", None):
+            with contextlib.suppress(OSError):
+                Path(args.termination_log).write_text(
+                    json.dumps(
+                        {
+                            "kind": args.backup_command,
+                            "succeeded": False,
+                            "ok": False,
+                            "error": message[:1000],
+                        }
+                    )
+                )
+        return 2
+
+    return run
+
+
+def register(subparsers: Any) -> None:
+    backup = subparsers.add_parser("backup", help="encrypted multi-destination backups")
+    commands = backup.add_subparsers(dest="backup_command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], text: str) -> Any:
+        parser = commands.add_parser(name, help=text)
+        parser.add_argument("--config", help="backup config file (default RAGFLOW_BACKUP_CONFIG)")
+        parser.add_argument("--termination-log", help="also write the JSON summary here")
+        parser.set_defaults(func=_guard(func))
+        return parser
+
+    run = add("run", cmd_run, "take a backup of this runtime to every destination")
+    run.add_argument("--schedule", default="on-demand", help="schedule name (retention, type)")
+    run.add_argument("--type", choices=["full", "incremental"], help="default: the schedule's")
+    run.add_argument("--no-prune", action="store_true", help="skip retention after the backup")
+    run.add_argument("--workdir", help="directory for the temporary snapshot")
+    listing = add("list", cmd_list, "list the committed backups of every destination")
+    listing.add_argument("--destination")
+    listing.add_argument("--json", action="store_true")
+    verify = add("verify", cmd_verify, "check integrity and restorability of a backup")
+    verify.add_argument("--backup-id", default="latest")
+    verify.add_argument("--destination")
+    verify.add_argument("--tests", default="integrity,restore,performance")
+    verify.add_argument("--workdir", help="directory for the scratch restore")
+    restore = add("restore", cmd_restore, "restore a backup into this (empty) runtime")
+    restore.add_argument("--backup-id", default="latest")
+    restore.add_argument("--destination", help="default: the first that has the backup")
+    restore.add_argument("--force", action="store_true", help="overwrite a non-empty target")
+    prune_cmd = add("prune", cmd_prune, "apply retention and remove unreferenced data")
+    prune_cmd.add_argument("--destination")
+    prune_cmd.add_argument("--dry-run", action="store_true")
