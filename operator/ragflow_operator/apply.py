@@ -1,7 +1,8 @@
 """Write a set of desired children to the cluster, and nothing when nothing changed.
 
 `apply_children` is the framework entry point used by every kind's handler (RagFlowCluster,
-BackupPolicy, AlertPolicy). For each desired manifest (built by a pure builder, owner reference
+BackupPolicy, AlertPolicy). It reads the live children with one LIST per kind (by the owner's
+label selector), then, for each desired manifest (built by a pure builder, owner reference
 and labels already set) it:
 - skips the write when the live object exists, carries the hash of this exact desired manifest
   (annotation `ragflow.operator.dev/applied-hash`) and still semantically contains it (no drift);
@@ -123,9 +124,8 @@ def _hand_over_replicas(client: KubeClient, stamped: Json, live: Json | None) ->
     client.apply(handover, field_manager=names.HANDOVER_FIELD_MANAGER)
 
 
-def _apply_one(client: KubeClient, manifest: Json, result: ApplyResult) -> None:
+def _apply_one(client: KubeClient, manifest: Json, live: Json | None, result: ApplyResult) -> None:
     ref = ObjectRef.of(manifest)
-    live = client.get(ref)
     if is_create_only(manifest):
         if live is not None:
             result.unchanged.append(ref)
@@ -155,25 +155,24 @@ def _is_controlled_by(obj: Json, owner_uid: str) -> bool:
     return False
 
 
-def remove_unwanted(
+def _matches(manifest: Json, selector: dict[str, str]) -> bool:
+    labels = manifest.get("metadata", {}).get("labels") or {}
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def list_children(
     client: KubeClient,
     *,
     namespace: str,
-    owner_uid: str,
     selector: dict[str, str],
     kinds: Iterable[tuple[str, str]],
-    keep: set[ObjectRef],
-) -> list[ObjectRef]:
-    """Delete objects of `kinds` matching `selector`, controlled by the owner, not in `keep`."""
-    removed: list[ObjectRef] = []
+) -> dict[ObjectRef, Json]:
+    """Live objects of `kinds` matching `selector`: one LIST per kind (absent kinds: none)."""
+    found: dict[ObjectRef, Json] = {}
     for api_version, kind in kinds:
         for obj in client.list(api_version, kind, namespace, selector):
-            ref = ObjectRef(api_version, kind, namespace, obj["metadata"]["name"])
-            if ref in keep or not _is_controlled_by(obj, owner_uid):
-                continue
-            if client.delete(ref, uid=obj["metadata"].get("uid")):
-                removed.append(ref)
-    return removed
+            found[ObjectRef(api_version, kind, namespace, obj["metadata"]["name"])] = obj
+    return found
 
 
 def apply_children(
@@ -187,26 +186,38 @@ def apply_children(
 ) -> ApplyResult:
     """Bring the owner's children to `desired` (in order), then remove switched-off ones.
 
-    `removable_kinds` lists (apiVersion, kind) pairs the owner may ever create; only objects
-    of those kinds that match `selector` and are controlled by `owner_uid` can be removed.
-    Kinds absent from the server (e.g. no VPA CRD) are skipped silently.
+    The live state is read with one LIST per kind (desired kinds plus `removable_kinds`,
+    filtered by `selector`), so a reconcile costs a handful of reads whatever the number of
+    children. `removable_kinds` lists (apiVersion, kind) pairs the owner may ever create; only
+    objects of those kinds that match `selector`, are controlled by `owner_uid` and are not
+    desired are deleted. Kinds absent from the server (e.g. no VPA CRD) are skipped silently.
+    A desired manifest whose labels do not match `selector` is read with a GET instead.
     """
     result = ApplyResult()
+    manifests = []
     for manifest in desired:
         manifest = copy.deepcopy(manifest)
         manifest["metadata"]["namespace"] = namespace
-        _apply_one(client, manifest, result)
-    keep = {
-        ObjectRef(m["apiVersion"], m["kind"], namespace, m["metadata"]["name"]) for m in desired
-    }
-    result.removed = remove_unwanted(
-        client,
-        namespace=namespace,
-        owner_uid=owner_uid,
-        selector=selector,
-        kinds=removable_kinds,
-        keep=keep,
+        manifests.append(manifest)
+    kinds = list(
+        dict.fromkeys([*((m["apiVersion"], m["kind"]) for m in manifests), *removable_kinds])
     )
+    live = list_children(client, namespace=namespace, selector=selector, kinds=kinds)
+    for manifest in manifests:
+        ref = ObjectRef.of(manifest)
+        current = live.get(ref)
+        if current is None and not _matches(manifest, selector):
+            current = client.get(ref)
+        _apply_one(client, manifest, current, result)
+    keep = {ObjectRef.of(m) for m in manifests}
+    removable = set(removable_kinds)
+    for ref, obj in live.items():
+        if ref in keep or (ref.api_version, ref.kind) not in removable:
+            continue
+        if not _is_controlled_by(obj, owner_uid):
+            continue
+        if client.delete(ref, uid=obj["metadata"].get("uid")):
+            result.removed.append(ref)
     if result.writes:
         logger.info(
             "children applied",
