@@ -116,6 +116,25 @@ def _facts(model: ClusterModel, live: Mapping[ObjectRef, Json]) -> cluster_statu
     return cluster_status.ClusterFacts(api=facts["api"], worker=facts["worker"], dependencies=deps)
 
 
+#: (namespace, name) -> (resourceVersion after our last status write, the status written).
+_written: dict[tuple[str, str], tuple[int, Json]] = {}
+
+
+def _current_status(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body's status, or the one we wrote last if the body predates that write.
+
+    kopf hands handlers its latest watched body; right after our own status patch that body
+    can still be the older version, and comparing against it would repeat the same patch.
+    """
+    meta = body["metadata"]
+    status: Mapping[str, Any] = body.get("status") or {}
+    written = _written.get((meta["namespace"], meta["name"]))
+    version = str(meta.get("resourceVersion") or "")
+    if written and version.isdigit() and int(version) < written[0]:
+        return written[1]
+    return status
+
+
 def _write_status(
     client: KubeClient, body: Mapping[str, Any], current: Mapping[str, Any], desired: Json
 ) -> None:
@@ -123,7 +142,13 @@ def _write_status(
     if patch is None:
         return
     meta = body["metadata"]
-    client.patch_status(cluster_ref(meta["namespace"], meta["name"]), patch)
+    updated = client.patch_status(cluster_ref(meta["namespace"], meta["name"]), patch)
+    version = str(updated.get("metadata", {}).get("resourceVersion") or "")
+    if version.isdigit():
+        _written[(meta["namespace"], meta["name"])] = (
+            int(version),
+            dict(updated.get("status") or {}),
+        )
     old_ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
     new_ready = conditions.find_condition(desired.get("conditions") or [], "Ready") or {}
     if (old_ready.get("status"), old_ready.get("reason")) != (
@@ -142,7 +167,7 @@ def _write_status(
 def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
     """Level-based reconcile of one RagFlowCluster (safe to repeat, safe to interrupt)."""
     meta = body["metadata"]
-    current: Mapping[str, Any] = body.get("status") or {}
+    current = _current_status(body)
     generation = int(meta.get("generation") or 0)
     now = datetime.now(UTC)
     with _lock(meta["namespace"], meta["name"]):
@@ -200,7 +225,7 @@ def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Ca
     """Status only, from fresh reads of the workloads (child events)."""
     meta = body["metadata"]
     with _lock(meta["namespace"], meta["name"]):
-        current: Mapping[str, Any] = body.get("status") or {}
+        current = _current_status(body)
         ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
         if current.get("phase") == "Failed" or ready.get("reason") == "ChildRejected":
             return  # an error status stays until the next full reconcile
