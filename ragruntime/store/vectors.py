@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
@@ -95,6 +96,8 @@ class MilvusVectorStore:
         self.dimension = dimension
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        if "://" not in uri:
+            Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
             self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
         except MilvusException as exc:
@@ -113,7 +116,17 @@ class MilvusVectorStore:
         with self._lock:
             if not self.client.has_collection(name):
                 self._create(name)
+            self.client.load_collection(name)
             self._known.add(name)
+
+    def _loaded(self, dataset_id: str) -> str:
+        """The collection's name, loaded for search (Milvus Lite releases it on restart)."""
+        name = collection_name(dataset_id)
+        if name not in self._known:
+            with self._lock:
+                self.client.load_collection(name)
+                self._known.add(name)
+        return name
 
     def _create(self, name: str) -> None:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -182,7 +195,7 @@ class MilvusVectorStore:
 
     def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None:
         if ids:
-            self.client.delete(collection_name(dataset_id), ids=list(ids))
+            self.client.delete(self._loaded(dataset_id), ids=list(ids))
 
     def delete_document(
         self, dataset_id: str, document_id: str, generation: int | None = None
@@ -194,7 +207,7 @@ class MilvusVectorStore:
         expr = f"document_id == {_quote(document_id)}"
         if generation is not None:
             expr += f" and generation == {int(generation)}"
-        self.client.delete(name, filter=expr)
+        self.client.delete(self._loaded(dataset_id), filter=expr)
 
     def _filter(
         self,
@@ -226,7 +239,7 @@ class MilvusVectorStore:
     ) -> tuple[list[Chunk], int]:
         if not generations:
             return [], 0
-        name = collection_name(dataset_id)
+        name = self._loaded(dataset_id)
         expr = self._filter(generations, document_id, chunk_id, keywords)
         counted = self.client.query(name, filter=expr, output_fields=["count(*)"])
         total = int(counted[0]["count(*)"]) if counted else 0
@@ -240,7 +253,7 @@ class MilvusVectorStore:
         if not generations:
             return []
         result = self.client.search(
-            collection_name(dataset_id),
+            self._loaded(dataset_id),
             data=[vector],
             anns_field="dense",
             limit=limit,
@@ -256,7 +269,7 @@ class MilvusVectorStore:
         if not generations or not text.strip():
             return []
         result = self.client.search(
-            collection_name(dataset_id),
+            self._loaded(dataset_id),
             data=[text],
             anns_field="sparse",
             limit=limit,
@@ -271,7 +284,7 @@ class MilvusVectorStore:
     def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         if not ids:
             return {}
-        rows = self.client.get(collection_name(dataset_id), ids=list(ids), output_fields=["dense"])
+        rows = self.client.get(self._loaded(dataset_id), ids=list(ids), output_fields=["dense"])
         return {r["id"]: [float(x) for x in r["dense"]] for r in rows}
 
 

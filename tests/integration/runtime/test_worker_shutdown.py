@@ -1,5 +1,5 @@
-"""SIGTERM to a worker mid-task: the task goes back to the queue, nothing half-indexed, and the
-next worker finishes it exactly once."""
+"""SIGTERM to a worker mid-task: the task goes back to the queue, nothing is half-indexed, the
+next process finishes it exactly once and serves queries over the reopened vector store."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ragruntime.store.files import LocalFileStore
 from ragruntime.store.metadata import SqlMetadataStore
 from ragruntime.store.queue import TaskQueue
 from tests.fixtures.services import start_runtime
+from tests.integration.runtime.conftest import Api
 
 pytestmark = pytest.mark.integration
 
@@ -60,13 +61,19 @@ def test_a_stopping_worker_returns_its_task_and_a_new_worker_completes_it(tmp_pa
     assert task is not None and task.state == TaskState.QUEUED and task.attempts == 0
     assert document.active_generation is None and document.chunk_count == 0
 
-    second = start_runtime(data_dir, role="worker", extra_env=env)
+    # The next process (API + worker) reopens the Milvus Lite data the first one wrote.
+    second = start_runtime(data_dir, role="all", extra_env=env)
     try:
         _wait(
             lambda: store.get_document(dataset.id, "doc").run == RunStatus.DONE,
             240,
             "second worker did not finish the task",
         )
+        api = Api(second.base_url, second.api_key)
+        hits = api.ok(
+            "POST", "/retrieval", json={"question": "Sentence 7", "dataset_ids": [dataset.id]}
+        )
+        assert hits["total"] >= 1 and hits["chunks"][0]["document_id"] == "doc"
     finally:
         second.stop()
     finished = queue.get(task_id)

@@ -72,3 +72,13 @@ def test_deleting_one_generation_keeps_the_others(store: MilvusVectorStore) -> N
     store.drop_collection("ds")
     store.ensure_collection("ds")
     assert store.dense_search("ds", [1.0, 0, 0, 0], [1], limit=5) == []
+
+
+def test_a_released_collection_is_loaded_again_before_searching(
+    store: MilvusVectorStore, tmp_path: Path
+) -> None:
+    _load(store)
+    store.client.release_collection("ragflow_ds_ds")  # what a Milvus Lite restart leaves
+    reopened = MilvusVectorStore(str(tmp_path / "milvus.db"), "", dimension=4)
+    hits = reopened.dense_search("ds", [1.0, 0.0, 0.0, 0.0], [1], limit=1)
+    assert [h.chunk.id for h in hits] == ["a1"]
