@@ -259,6 +259,7 @@ def test_service_monitor_is_well_formed(render_chart: RenderChart) -> None:
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["port"] == service["spec"]["ports"][0]["name"]
     assert re.fullmatch(r"[0-9]+s", endpoint["interval"])
+    assert endpoint["honorLabels"] is True, "backup alerts match on the namespace label"
 
 
 def test_cluster_role_grants_apply_verbs_on_every_child_kind_the_operator_renders(
@@ -326,3 +327,21 @@ def test_notes_tell_how_to_check_the_install_and_point_at_existing_samples(helm:
     assert "Watching: a, b" in notes
     for sample in re.findall(r"samples/[\w.-]+\.yaml", notes):
         assert (REPO_ROOT / sample).is_file(), f"NOTES.txt names a missing {sample}"
+
+
+@pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
+def test_deployment_args_are_accepted_by_the_operator_cli(
+    render_chart: RenderChart, value_set: str
+) -> None:
+    from ragflow_operator import cli
+
+    (deployment,) = by_kind(render_chart(values=VALUE_SETS[value_set]), "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = cli._parser().parse_args(args)
+    assert parsed.command == "run"
+    assert parsed.liveness == "http://0.0.0.0:8080/healthz"
+    if value_set == "namespace-list":
+        assert parsed.namespace == ["team-a", "team-b"] and not parsed.all_namespaces
+    else:
+        assert parsed.all_namespaces and not parsed.namespace
+    assert parsed.metrics_port == (None if value_set == "metrics-off" else 9090)
