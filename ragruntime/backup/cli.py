@@ -57,7 +57,8 @@ def _repos(config: BackupConfig, only: str | None = None) -> list[Repository]:
     raws = [d for d in config.destinations if only in (None, d["name"])]
     if not raws:
         raise ValueError(f"no destination named {only!r}")
-    return [Repository(d, config.cluster) for d in build_destinations(raws, config.cluster)]
+    built = build_destinations(raws, config.cluster, backoff=config.retry_backoff)
+    return [Repository(d, config.cluster) for d in built]
 
 
 def _settings() -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ragruntime.backup.destinations.factory import destination_kind
+from ragruntime.backup.destinations.retry import DEFAULT_BACKOFF
 from ragruntime.backup.retention import RetentionPolicy
 
 DEFAULT_INCLUDE = {"database": True, "vectors": True, "documents": True, "configuration": True}
@@ -38,6 +39,7 @@ class BackupConfig:
     min_successful: int = 1
     include: Mapping[str, bool] = dataclasses.field(default_factory=lambda: dict(DEFAULT_INCLUDE))
     schedules: Sequence[ScheduleConfig] = ()
+    retry_backoff: Sequence[float] = DEFAULT_BACKOFF  # seconds between tries of one operation
 
     def schedule(self, name: str) -> ScheduleConfig:
         for schedule in self.schedules:
@@ -76,11 +78,17 @@ class BackupConfig:
             min_successful=minimum,
             include={**DEFAULT_INCLUDE, **(raw.get("include") or {})},
             schedules=schedules,
+            retry_backoff=tuple(float(x) for x in raw.get("retryBackoffSeconds", DEFAULT_BACKOFF)),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> BackupConfig:
-        text = Path(path).read_text()
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ValueError(
+                f"cannot read the backup configuration {path}: {exc.strerror}"
+            ) from None
         raw = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
         if not isinstance(raw, dict):
             raise ValueError(f"{path} does not hold a mapping")

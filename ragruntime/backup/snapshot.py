@@ -28,13 +28,14 @@ import sqlalchemy as sa
 from ragruntime.backup import pg
 from ragruntime.backup.engine import SourceEntry
 from ragruntime.backup.format import canonical_json
+from ragruntime.backup.settings import DEFAULT_INCLUDE
 from ragruntime.config import Settings
 from ragruntime.store.database import is_postgres
 from ragruntime.store.vectors import CHUNK_FIELDS, collection_name
 
 log = logging.getLogger(__name__)
 SECRET_SETTINGS = {"api_key", "vector_token"}
-CAPTURE_ATTEMPTS = 3
+CAPTURE_ATTEMPTS = 10  # rounds of database snapshot + export of what changed
 
 
 class SnapshotError(Exception):
@@ -174,42 +175,93 @@ class RuntimeSnapshot:
         self.records[component] = self.records.get(component, 0) + records
 
 
-def _capture_once(
+def _snapshot_database(
+    settings: Settings, include: Mapping[str, bool], target: Path
+) -> tuple[list[ActiveDocument], int]:
+    url = settings.resolved_database_url()
+    if is_postgres(url):
+        return _snapshot_postgres(url, target, include.get("documents", True))
+    return _snapshot_sqlite(url, target)
+
+
+def _export_round(
+    documents: list[ActiveDocument],
+    exports: dict[tuple[str, int], tuple[Path, int]],
+    client: Any,
+    workdir: Path,
+) -> list[str]:
+    """Export what this database snapshot makes visible; reuse exports of unchanged generations.
+
+    Returns the documents whose vectors no longer match the snapshot (ingestion moved on).
+    """
+    moved = []
+    for doc in documents:
+        if doc.generation is None:
+            continue
+        known = exports.get((doc.document_id, doc.generation))
+        if known is not None and known[1] == doc.chunk_count:
+            continue
+        target = workdir / "vectors" / f"{doc.dataset_id}.{doc.document_id}.{doc.generation}.jsonl"
+        count = export_vectors(client, doc, target)
+        exports[(doc.document_id, doc.generation)] = (target, count)
+        if count != doc.chunk_count:
+            moved.append(f"{doc.document_id}: {count} vectors, {doc.chunk_count} chunks")
+    return moved
+
+
+def _capture(
     settings: Settings, include: Mapping[str, bool], workdir: Path, client: Any
 ) -> RuntimeSnapshot:
+    """Rounds of (database snapshot, export of what it shows) until one round sees no change.
+
+    Generations are immutable, so a round only exports the documents that changed since the
+    previous one; under steady ingestion the rounds shrink quickly.
+    """
+    (workdir / "vectors").mkdir()
+    exports: dict[tuple[str, int], tuple[Path, int]] = {}
+    postgres = is_postgres(settings.resolved_database_url())
+    for attempt in range(1, CAPTURE_ATTEMPTS + 1):
+        dump = workdir / f"round{attempt}" / ("database.pgdump" if postgres else "ragflow.db")
+        dump.parent.mkdir()
+        documents, db_records = _snapshot_database(settings, include, dump)
+        moved = _export_round(documents, exports, client, workdir) if include["vectors"] else []
+        if not moved:
+            return _assemble(settings, include, workdir, dump, documents, db_records, exports)
+        dump.unlink()
+        log.warning(
+            "ingestion moved during the snapshot, taking another round",
+            extra={"round": attempt, "moved": moved[:5]},
+        )
+    raise SnapshotError(f"state kept changing during {CAPTURE_ATTEMPTS} snapshot rounds")
+
+
+def _assemble(
+    settings: Settings,
+    include: Mapping[str, bool],
+    workdir: Path,
+    dump: Path,
+    documents: list[ActiveDocument],
+    db_records: int,
+    exports: Mapping[tuple[str, int], tuple[Path, int]],
+) -> RuntimeSnapshot:
     snapshot = RuntimeSnapshot(workdir, settings)
-    url = settings.resolved_database_url()
-    postgres = is_postgres(url)
-    dump = workdir / ("database.pgdump" if postgres else "ragflow.db")
-    if postgres:
-        documents, db_records = _snapshot_postgres(url, dump, include.get("documents", True))
-    else:
-        documents, db_records = _snapshot_sqlite(url, dump)
-    if include.get("database", True):
+    if include["database"]:
         snapshot.add_file("database", dump.name, dump, db_records)
-    if include.get("vectors", True):
-        (workdir / "vectors").mkdir()
+    if include["vectors"]:
+        snapshot.records["vectors"] = 0
         for doc in documents:
-            if doc.generation is None:
-                continue
-            target = workdir / "vectors" / f"{doc.dataset_id}.{doc.document_id}.jsonl"
-            count = export_vectors(client, doc, target)
-            if count != doc.chunk_count:
-                raise _Moved(
-                    f"document {doc.document_id}: {count} vectors, {doc.chunk_count} chunks"
-                )
-            snapshot.add_file(
-                "vectors", f"{doc.dataset_id}/{doc.document_id}@{doc.generation}", target, count
-            )
-        snapshot.records.setdefault("vectors", 0)
-    if include.get("documents", True) and not postgres:
+            if doc.generation is not None:
+                path, count = exports[(doc.document_id, doc.generation)]
+                entry = f"{doc.dataset_id}/{doc.document_id}@{doc.generation}"
+                snapshot.add_file("vectors", entry, path, count)
+    if include["documents"] and not is_postgres(settings.resolved_database_url()):
+        snapshot.records["files"] = 0
         for doc in documents:
             source = settings.files_dir / doc.file_key
             if not source.is_file():
-                raise _Moved(f"stored file of document {doc.document_id} is missing")
+                raise SnapshotError(f"stored file of document {doc.document_id} is missing")
             snapshot.add_file("files", doc.file_key, source)
-        snapshot.records.setdefault("files", 0)
-    if include.get("configuration", True):
+    if include["configuration"]:
         config = workdir / "configuration.json"
         config.write_bytes(configuration_json(settings))
         snapshot.add_file("configuration", "settings.json", config)
@@ -223,10 +275,6 @@ def release_lite(uri: str) -> None:
     from milvus_lite.server_manager import server_manager_instance
 
     server_manager_instance.release_server(uri)
-
-
-class _Moved(Exception):
-    """Ingestion changed the state between the database snapshot and the export: retry."""
 
 
 @contextlib.contextmanager
@@ -245,27 +293,14 @@ def capture(
             f"cannot open the vector store: {exc.message}. An embedded Milvus Lite file can be "
             "opened by one process only: stop the runtime for the backup, or use a Milvus server"
         ) from None
+    include = {**DEFAULT_INCLUDE, **include}
     try:
-        for attempt in range(1, CAPTURE_ATTEMPTS + 1):
-            with tempfile.TemporaryDirectory(prefix="ragflow-snapshot-", dir=workdir) as tmp:
-                try:
-                    snapshot = _capture_once(settings, include, Path(tmp), client)
-                except _Moved as exc:
-                    log.warning(
-                        "state moved during the snapshot, retrying",
-                        extra={"attempt": attempt, "reason": str(exc)},
-                    )
-                    continue
-                except (
-                    sqlite3.Error,
-                    sa.exc.SQLAlchemyError,
-                    pg.PgToolError,
-                    OSError,
-                ) as exc:
-                    raise SnapshotError(f"cannot snapshot the runtime: {exc}") from None
-                yield snapshot
-                return
-        raise SnapshotError(f"state kept changing during {CAPTURE_ATTEMPTS} snapshot attempts")
+        with tempfile.TemporaryDirectory(prefix="ragflow-snapshot-", dir=workdir) as tmp:
+            try:
+                snapshot = _capture(settings, include, Path(tmp), client)
+            except (sqlite3.Error, sa.exc.SQLAlchemyError, pg.PgToolError, OSError) as exc:
+                raise SnapshotError(f"cannot snapshot the runtime: {exc}") from None
+            yield snapshot
     finally:
         client.close()
         release_lite(uri)

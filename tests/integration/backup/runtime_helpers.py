@@ -35,8 +35,10 @@ TOPICS = {
 QUESTIONS = ["how do bees tell where flowers are", "explosive eruptions", "sour bread starter"]
 
 
-def settings_for(data_dir: Path, database_url: str = "") -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, vector_uri="", cache_url="")
+def settings_for(data_dir: Path, database_url: str = "", vector_uri: str = "") -> Settings:
+    return Settings(
+        data_dir=data_dir, database_url=database_url, vector_uri=vector_uri, cache_url=""
+    )
 
 
 def runtime_env(settings: Settings) -> dict[str, str]:
@@ -45,7 +47,7 @@ def runtime_env(settings: Settings) -> dict[str, str]:
         {
             "RAGFLOW_DATA_DIR": str(settings.data_dir),
             "RAGFLOW_DATABASE_URL": settings.database_url,
-            "RAGFLOW_VECTOR_URI": "",
+            "RAGFLOW_VECTOR_URI": settings.vector_uri,
             "RAGFLOW_CACHE_URL": "",
             "RAGFLOW_CLUSTER_NAME": "backup-test",
         }
@@ -66,13 +68,20 @@ def populate(runtime: Runtime, topics: dict[str, str] = TOPICS) -> str:
     return dataset.id
 
 
-def search_results(runtime: Runtime, dataset_id: str) -> list[list[tuple[Any, ...]]]:
+def search_results(
+    runtime: Runtime, dataset_id: str, *, with_ids: bool = True
+) -> list[list[tuple[Any, ...]]]:
     results = []
     for question in QUESTIONS:
         data = retrieve(runtime, RetrievalRequest(question=question, dataset_ids=[dataset_id]))
         results.append(
             [
-                (c["id"], c["document_id"], c["content"], round(float(c["similarity"]), 5))
+                (
+                    c["id"] if with_ids else "",
+                    c["document_id"],
+                    c["content"],
+                    round(float(c["similarity"]), 5),
+                )
                 for c in data["chunks"]
             ]
         )
@@ -111,6 +120,7 @@ def write_backup_config(
         "minSuccessfulDestinations": minimum,
         "keyringFile": str(keyring),
         "schedules": schedules or [],
+        "retryBackoffSeconds": [0.1, 0.2],
     }
     path = directory / "backup.json"
     path.write_text(json.dumps(config))
