@@ -1,0 +1,355 @@
+"""The children of a BackupPolicy, and the restore Job of RagFlowCluster.spec.restoreFrom.
+
+Pure: model (+ the referenced cluster's model) in, manifests out. Called by
+handlers/backup_policy.py (CronJobs, ConfigMap, on-demand Jobs) and handlers/cluster.py
+(`build_restore_job`). Every Job runs `ragruntime backup ...` in the runtime image with the
+runtime's own RAGFLOW_* environment (so it reaches the same database and vector store), the
+backup configuration from a ConfigMap, and Secrets mounted as files: the keyring and each
+destination's credentials. Nothing secret is in a manifest. Pods follow the `restricted` Pod
+Security profile; the JSON summary of `ragruntime backup` lands in the termination message,
+which the handler reads back into the policy's status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ragflow_operator import names
+from ragflow_operator.builders import common
+from ragflow_operator.builders.render import Manifest, render_manifest
+from ragflow_operator.builders.runtime import RUNTIME_USER, runtime_env
+from ragflow_operator.model.backup_policy import BackupPolicyModel, Destination
+from ragflow_operator.model.cluster import ClusterModel
+
+Json = dict[str, Any]
+
+LABEL_POLICY = f"{names.GROUP}/backup-policy"
+LABEL_JOB_KIND = f"{names.GROUP}/backup-job"  # backup | validation | on-demand | restore
+CONFIG_DIR = "/etc/ragflow/backup"
+CONFIG_FILE = f"{CONFIG_DIR}/backup.json"
+KEYRING_DIR = "/var/run/ragflow/backup/keyring"
+CREDENTIALS_DIR = "/var/run/ragflow/backup/credentials"
+SCRATCH_DIR = "/scratch"
+TERMINATION_LOG = "/dev/termination-log"
+CONTAINER = "backup"
+
+
+def config_map_name(policy: str) -> str:
+    return f"{policy}-backup-config"
+
+
+def cronjob_name(policy: str, schedule: str) -> str:
+    return f"{policy}-{schedule}"
+
+
+def validation_name(policy: str) -> str:
+    return f"{policy}-validate"
+
+
+def on_demand_job_name(policy: str, value: str) -> str:
+    """Same annotation value → same Job name, so a repeated reconcile never runs it twice."""
+    return f"{policy}-now-{hashlib.sha256(value.encode()).hexdigest()[:10]}"
+
+
+def restore_job_name(cluster: str) -> str:
+    return names.child_name(cluster, "restore")
+
+
+def policy_selector(policy: str) -> dict[str, str]:
+    """Selects every child of one BackupPolicy (for listing and removal)."""
+    return {LABEL_POLICY: policy, names.LABEL_MANAGED_BY: names.MANAGED_BY}
+
+
+@dataclass(frozen=True)
+class RuntimeTarget:
+    """What a backup pod needs from the RagFlowCluster it backs up."""
+
+    cluster: str
+    image: str
+    pull_policy: str
+    pull_secrets: tuple[str, ...]
+    env: tuple[Json, ...]
+    config_map: str
+
+
+def runtime_target(cluster: ClusterModel, policy: BackupPolicyModel | None = None) -> RuntimeTarget:
+    image_spec = cluster.section("image")
+    image = cluster.image
+    if policy is not None and policy.image.get("repository"):
+        image = f"{policy.image['repository']}:{policy.image.get('tag') or cluster.version}"
+    env = [e for e in runtime_env(cluster, names.COMPONENT_WORKER) if e["name"] != "RAGFLOW_ROLE"]
+    return RuntimeTarget(
+        cluster=cluster.name,
+        image=image,
+        pull_policy=str(image_spec.get("pullPolicy", "IfNotPresent")),
+        pull_secrets=tuple(image_spec.get("pullSecrets") or ()),
+        env=tuple(env),
+        config_map=names.config_name(cluster.name),
+    )
+
+
+def backup_config(model: BackupPolicyModel) -> Json:
+    """The file `ragruntime backup` reads (ragruntime/backup/settings.py), without secrets."""
+
+    def destination(d: Destination) -> Json:
+        block = dict(d.settings)
+        if d.credentials_secret:
+            block["credentialsDir"] = f"{CREDENTIALS_DIR}/{d.name}"
+        return {"name": d.name, d.provider: block}
+
+    return {
+        "cluster": model.cluster,
+        "destinations": [destination(d) for d in model.destinations],
+        "minSuccessfulDestinations": model.min_successful,
+        "include": model.include,
+        "keyringFile": f"{KEYRING_DIR}/keyring",
+        "keyRotationDays": model.key_rotation_days,
+        "schedules": [
+            {"name": s.name, "type": s.type, "retention": s.retention} for s in model.schedules
+        ],
+    }
+
+
+def _meta(model: BackupPolicyModel, name: str, cluster: str, **annotations: str) -> Json:
+    return common.object_meta(
+        name=name,
+        namespace=model.namespace,
+        labels=_labels(model, cluster, None),
+        owner_references=common.owner_reference(
+            api_version=names.API_VERSION,
+            kind=names.KIND_BACKUP_POLICY,
+            name=model.name,
+            uid=model.uid,
+        ),
+        annotations=annotations,
+    )
+
+
+def _labels(model: BackupPolicyModel | None, cluster: str, job_kind: str | None) -> dict[str, str]:
+    # instance = the cluster, so the cluster's NetworkPolicy lets backup pods reach its stores.
+    labels = names.component_labels(cluster, names.COMPONENT_BACKUP)
+    if model is not None:
+        labels[LABEL_POLICY] = model.name
+    if job_kind:
+        labels[LABEL_JOB_KIND] = job_kind
+    return labels
+
+
+def build_config_map(model: BackupPolicyModel) -> Manifest:
+    data = {"backup.json": json.dumps(backup_config(model), indent=2, sort_keys=True)}
+    return render_manifest(
+        "configmap.yaml.j2",
+        meta=_meta(model, config_map_name(model.name), model.cluster),
+        data=data,
+    )
+
+
+def _volumes(model: BackupPolicyModel, config_map: str) -> tuple[list[Json], list[Json]]:
+    volumes: list[Json] = [
+        {"name": "config", "configMap": {"name": config_map}},
+        {
+            "name": "keyring",
+            "secret": {
+                "secretName": model.key_secret,
+                "items": [{"key": model.key_secret_key, "path": "keyring"}],
+                "defaultMode": 0o400,
+            },
+        },
+        {"name": "scratch", "emptyDir": {"sizeLimit": model.scratch_size_limit}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+    ]
+    mounts: list[Json] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "keyring", "mountPath": KEYRING_DIR, "readOnly": True},
+        {"name": "scratch", "mountPath": SCRATCH_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    for d in model.destinations:
+        if d.credentials_secret:
+            volume = f"creds-{d.name}"
+            secret = {"secretName": d.credentials_secret, "defaultMode": 0o400}
+            volumes.append({"name": volume, "secret": secret})
+            mounts.append(
+                {"name": volume, "mountPath": f"{CREDENTIALS_DIR}/{d.name}", "readOnly": True}
+            )
+    return volumes, mounts
+
+
+def _job_spec(
+    model: BackupPolicyModel,
+    target: RuntimeTarget,
+    args: list[str],
+    job_kind: str,
+    *,
+    config_map: str | None = None,
+    backoff_limit: int | None = None,
+) -> Json:
+    volumes, mounts = _volumes(model, config_map or config_map_name(model.name))
+    container: Json = {
+        "name": CONTAINER,
+        "image": target.image,
+        "imagePullPolicy": target.pull_policy,
+        "args": [
+            "ragruntime",
+            "backup",
+            *args,
+            "--config",
+            CONFIG_FILE,
+            "--termination-log",
+            TERMINATION_LOG,
+        ],
+        "envFrom": [{"configMapRef": {"name": target.config_map}}],
+        "env": [
+            *target.env,
+            {"name": "HOME", "value": "/tmp"},
+            {"name": "RAGFLOW_LOG_LEVEL", "value": "INFO"},
+        ],
+        "resources": common.resources(model.resources),
+        "securityContext": common.container_security_context(),
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": mounts,
+    }
+    pod: Json = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": common.pod_security_context(RUNTIME_USER, fs_group=RUNTIME_USER),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if target.pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in target.pull_secrets]
+    return {
+        "backoffLimit": model.backoff_limit if backoff_limit is None else backoff_limit,
+        "activeDeadlineSeconds": model.active_deadline_seconds,
+        "ttlSecondsAfterFinished": 7 * 86400,
+        "template": {
+            "metadata": {"labels": _labels(model, target.cluster, job_kind)},
+            "spec": pod,
+        },
+    }
+
+
+def _cronjob(
+    model: BackupPolicyModel,
+    target: RuntimeTarget,
+    name: str,
+    cron: str,
+    suspend: bool,
+    args: list[str],
+    job_kind: str,
+) -> Manifest:
+    return render_manifest(
+        "cronjob.yaml.j2",
+        meta=_meta(model, name, target.cluster),
+        schedule=cron,
+        starting_deadline_seconds=model.starting_deadline_seconds,
+        suspend=suspend,
+        successful_history=model.successful_history,
+        failed_history=model.failed_history,
+        job_labels=_labels(model, target.cluster, job_kind),
+        job_spec=_job_spec(model, target, args, job_kind),
+    )
+
+
+def build_cronjobs(model: BackupPolicyModel, target: RuntimeTarget) -> list[Manifest]:
+    """One CronJob per schedule, plus the validation CronJob when enabled."""
+    manifests = [
+        _cronjob(
+            model,
+            target,
+            cronjob_name(model.name, s.name),
+            s.cron,
+            model.suspend or s.suspend,
+            ["run", "--schedule", s.name, "--workdir", SCRATCH_DIR],
+            "backup",
+        )
+        for s in model.schedules
+    ]
+    if model.validation.enabled:
+        args = ["verify", "--tests", ",".join(model.validation.tests), "--workdir", SCRATCH_DIR]
+        manifests.append(
+            _cronjob(
+                model,
+                target,
+                validation_name(model.name),
+                model.validation.cron,
+                model.suspend,
+                args,
+                "validation",
+            )
+        )
+    return manifests
+
+
+def build_on_demand_job(model: BackupPolicyModel, target: RuntimeTarget, value: str) -> Manifest:
+    """The Job for `ragflow.operator.dev/backup-now: <value>` (full backup, retention applied)."""
+    args = ["run", "--schedule", "on-demand", "--type", "full", "--workdir", SCRATCH_DIR]
+    meta = _meta(
+        model,
+        on_demand_job_name(model.name, value),
+        target.cluster,
+        **{names.ANNOTATION_BACKUP_NOW: value},
+    )
+    meta["labels"][LABEL_JOB_KIND] = "on-demand"
+    return render_manifest(
+        "job.yaml.j2", meta=meta, job_spec=_job_spec(model, target, args, "on-demand")
+    )
+
+
+def build_policy_children(model: BackupPolicyModel, target: RuntimeTarget) -> list[Manifest]:
+    """Everything a BackupPolicy owns permanently (on-demand Jobs are added by the handler)."""
+    return [build_config_map(model), *build_cronjobs(model, target)]
+
+
+def build_restore_job(
+    cluster: ClusterModel, policy: BackupPolicyModel, backup_id: str | None
+) -> list[Manifest]:
+    """ConfigMap + Job that restore `backup_id` (None: the newest) into a NEW cluster.
+
+    For RagFlowCluster.spec.restoreFrom: handlers/cluster.py applies these once the cluster's
+    database and vector store are ready and BEFORE it creates the API/worker Deployments; it
+    creates the Deployments only after the Job has succeeded (Complete condition). The Job is
+    owned by the RagFlowCluster; the restore refuses a non-empty target, so re-running it can
+    never overwrite data.
+    """
+    target = runtime_target(cluster, policy)
+    owner = common.owner_reference(
+        api_version=names.API_VERSION, kind=names.KIND_CLUSTER, name=cluster.name, uid=cluster.uid
+    )
+    config_name = names.child_name(cluster.name, "restore-config")
+    labels = names.component_labels(cluster.name, names.COMPONENT_BACKUP)
+    labels[LABEL_JOB_KIND] = "restore"
+    config = backup_config(policy)
+    config["cluster"] = policy.cluster  # the backups live under the SOURCE cluster's name
+    config_map = render_manifest(
+        "configmap.yaml.j2",
+        meta=common.object_meta(
+            name=config_name, namespace=cluster.namespace, labels=labels, owner_references=owner
+        ),
+        data={"backup.json": json.dumps(config, indent=2, sort_keys=True)},
+    )
+    spec = _job_spec(
+        policy,
+        target,
+        ["restore", "--backup-id", backup_id or "latest"],
+        "restore",
+        config_map=config_name,
+        backoff_limit=2,
+    )
+    spec["template"]["metadata"]["labels"] = labels
+    job = render_manifest(
+        "job.yaml.j2",
+        meta=common.object_meta(
+            name=restore_job_name(cluster.name),
+            namespace=cluster.namespace,
+            labels=labels,
+            owner_references=owner,
+        ),
+        job_spec=spec,
+    )
+    return [config_map, job]

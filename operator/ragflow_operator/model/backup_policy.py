@@ -1,0 +1,167 @@
+"""The BackupPolicy model: a frozen, typed view of a BackupPolicy custom resource.
+
+`BackupPolicyModel.from_body(body)` is called by handlers/backup_policy.py, the cluster handler
+(spec.restoreFrom) and tests; builders/backup.py reads the result. Defaults come from
+crds/backuppolicies.yaml through model/defaults.py; the rules the schema's CEL cannot express
+(a parseable cron expression) raise InvalidSpec here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+
+from ragflow_operator import names
+from ragflow_operator.errors import InvalidSpec
+from ragflow_operator.model.defaults import defaulted_body
+
+Json = dict[str, Any]
+PROVIDERS = ("s3", "gcs", "azure")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    cron: str
+    type: str
+    suspend: bool
+    retention: Json
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    provider: str  # s3 | gcs | azure
+    settings: Json  # the provider block without the credentials reference
+    credentials_secret: str | None
+
+
+@dataclass(frozen=True)
+class Validation:
+    enabled: bool
+    cron: str
+    tests: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackupPolicyModel:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    annotations: dict[str, str]
+    cluster: str
+    image: Json
+    schedules: tuple[Schedule, ...]
+    include: Json
+    destinations: tuple[Destination, ...]
+    min_successful: int
+    key_secret: str
+    key_secret_key: str
+    key_rotation_days: int
+    validation: Validation
+    suspend: bool
+    starting_deadline_seconds: int
+    active_deadline_seconds: int
+    backoff_limit: int
+    successful_history: int
+    failed_history: int
+    scratch_size_limit: str
+    resources: Json
+
+    @classmethod
+    def from_body(cls, body: Json, *, apply_defaults: bool = True) -> BackupPolicyModel:
+        if apply_defaults:
+            body = defaulted_body(body, names.PLURAL_BACKUP_POLICY)
+        meta = body.get("metadata") or {}
+        spec: Json = body.get("spec") or {}
+        if not meta.get("name"):
+            raise InvalidSpec("metadata.name is required")
+        schedules = tuple(_schedule(s) for s in spec.get("schedules") or [])
+        destinations = tuple(_destination(d) for d in spec.get("destinations") or [])
+        if not schedules or not destinations:
+            raise InvalidSpec("at least one schedule and one destination are required")
+        minimum = int(spec.get("minSuccessfulDestinations", 1))
+        if not 1 <= minimum <= len(destinations):
+            raise InvalidSpec("minSuccessfulDestinations must be between 1 and the destinations")
+        encryption = spec.get("encryption") or {}
+        key_secret = encryption.get("keySecret") or {}
+        if not key_secret.get("name"):
+            raise InvalidSpec("spec.encryption.keySecret.name is required", reason="NoKeySecret")
+        validation = spec.get("validation") or {}
+        validation_cron = str(validation.get("schedule", "30 3 * * *"))
+        _check_cron(validation_cron, "validation")
+        return cls(
+            name=meta["name"],
+            namespace=meta.get("namespace") or "default",
+            uid=meta.get("uid") or "",
+            generation=int(meta.get("generation") or 0),
+            annotations=dict(meta.get("annotations") or {}),
+            cluster=str((spec.get("clusterRef") or {}).get("name") or ""),
+            image=dict(spec.get("image") or {}),
+            schedules=schedules,
+            include=dict(spec.get("include") or {}),
+            destinations=destinations,
+            min_successful=minimum,
+            key_secret=str(key_secret["name"]),
+            key_secret_key=str(key_secret.get("key") or "keyring"),
+            key_rotation_days=int(encryption.get("keyRotationDays", 90)),
+            validation=Validation(
+                enabled=bool(validation.get("enabled", True)),
+                cron=validation_cron,
+                tests=tuple(validation.get("tests") or ("integrity", "restore", "performance")),
+            ),
+            suspend=bool(spec.get("suspend", False)),
+            starting_deadline_seconds=int(spec.get("startingDeadlineSeconds", 300)),
+            active_deadline_seconds=int(spec.get("activeDeadlineSeconds", 21600)),
+            backoff_limit=int(spec.get("backoffLimit", 1)),
+            successful_history=int(spec.get("successfulJobsHistoryLimit", 3)),
+            failed_history=int(spec.get("failedJobsHistoryLimit", 3)),
+            scratch_size_limit=str(spec.get("scratchSizeLimit", "20Gi")),
+            resources=dict(spec.get("resources") or {}),
+        )
+
+    @property
+    def backup_now(self) -> str:
+        """Value of the on-demand annotation ('' when absent)."""
+        return self.annotations.get(names.ANNOTATION_BACKUP_NOW, "").strip()
+
+    def schedule(self, name: str) -> Schedule | None:
+        return next((s for s in self.schedules if s.name == name), None)
+
+    def referenced_secrets(self) -> list[tuple[str, str | None]]:
+        """(secret, key) pairs the Jobs mount; key None means the whole Secret."""
+        refs: list[tuple[str, str | None]] = [(self.key_secret, self.key_secret_key)]
+        refs += [(d.credentials_secret, None) for d in self.destinations if d.credentials_secret]
+        return refs
+
+
+def _check_cron(expression: str, what: str) -> None:
+    if not croniter.is_valid(expression):
+        raise InvalidSpec(f"{what}: {expression!r} is not a valid cron expression", "InvalidCron")
+
+
+def _schedule(raw: Json) -> Schedule:
+    name, cron = str(raw.get("name") or ""), str(raw.get("schedule") or "")
+    if not name:
+        raise InvalidSpec("every schedule needs a name")
+    _check_cron(cron, f"schedule {name}")
+    return Schedule(
+        name=name,
+        cron=cron,
+        type=str(raw.get("type", "full")),
+        suspend=bool(raw.get("suspend", False)),
+        retention=dict(raw.get("retention") or {}),
+    )
+
+
+def _destination(raw: Json) -> Destination:
+    providers = [p for p in PROVIDERS if raw.get(p)]
+    if len(providers) != 1:
+        raise InvalidSpec(f"destination {raw.get('name')!r} needs exactly one of s3, gcs, azure")
+    provider = providers[0]
+    block = dict(raw[provider])
+    secret = (block.pop("credentialsSecret", None) or {}).get("name")
+    return Destination(str(raw["name"]), provider, block, secret)
