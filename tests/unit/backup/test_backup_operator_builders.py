@@ -163,10 +163,7 @@ def test_pods_are_restricted_and_take_credentials_only_from_secret_references() 
     for env in container["env"]:
         assert "value" not in env or "PASSWORD" not in env["name"]
         assert "valueFrom" not in env or "secretKeyRef" in env["valueFrom"]
-    labels = (
-        pod.get("labels")
-        or cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
-    )
+    labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert labels[names.LABEL_INSTANCE] == "docs"  # so the cluster's NetworkPolicy admits it
     assert labels[names.LABEL_COMPONENT] == names.COMPONENT_BACKUP
 
