@@ -121,7 +121,7 @@ apply_samples() {
     kc -n "$demo_ns" patch "$policy" --type merge -p '{"spec":{"minSuccessfulDestinations":1,
       "destinations":[{"name":"emulator","s3":{"bucket":"ragflow-backups","prefix":"e2e",
       "region":"us-east-1","endpoint":"http://s3-emulator.ragflow-e2e-s3.svc:5000",
-      "credentialsSecret":"e2e-s3-credentials"}}]}}'
+      "credentialsSecret":{"name":"e2e-s3-credentials"}}}]}}'
   done
   log "waiting for Ready (timeout $ready_timeout)"
   kc -n "$demo_ns" wait --for=condition=Ready ragflowclusters --all --timeout="$ready_timeout"
