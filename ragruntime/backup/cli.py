@@ -82,11 +82,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     repos = _repos(config)
     with snapshot.capture(_settings(), config.include, args.workdir) as captured:
         result = run_backup(captured, [r.destination for r in repos], keyring, options)
-    summary: dict[str, Any] = {"kind": "backup", **result.summary()}
+    summary: dict[str, Any] = {"kind": "backup", **result.summary(), "keyId": keyring.active_id}
+    if result.succeeded:
+        summary["keyFirstUsedAt"] = _key_first_used(repos, result, keyring.active_id)
     if result.succeeded and not args.no_prune:
         summary["pruned"] = _prune_after_backup(repos, config, result.backup_id)
     emit(summary, args.termination_log)
     return 0 if result.succeeded else 1
+
+
+def _key_first_used(repos: list[Repository], result: Any, key_id: str) -> str:
+    """When the active master key first made a backup (for the operator's KeyRotationDue)."""
+    committed = {d.name for d in result.destinations if d.state == "succeeded"}
+    for repo in repos:
+        if repo.name in committed:
+            with contextlib.suppress(DestinationError, FormatError):
+                used = [
+                    e.started_at for e in repo.load_catalog().entries if e.master_key_id == key_id
+                ]
+                if used:
+                    return min(used)
+    return str(result.started_at)
 
 
 def _prune_after_backup(repos: list[Repository], config: BackupConfig, own: str) -> list[str]:

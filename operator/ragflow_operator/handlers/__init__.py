@@ -13,6 +13,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "ragflow_operator.handlers.lifecycle",
     "ragflow_operator.handlers.cluster",
     "ragflow_operator.handlers.alert_policy",
+    "ragflow_operator.handlers.backup_policy",
 )
 
 

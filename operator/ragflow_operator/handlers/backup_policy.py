@@ -1,0 +1,389 @@
+"""kopf handlers of BackupPolicy: model → CronJobs (+ on-demand Job) → apply → Jobs' results.
+
+`reconcile_backup_policy(client, body, now)` does one level-based reconcile and returns the
+desired status; the kopf handlers (create/update/resume, a resync timer and Job events) call it
+and write the status only when it changed. The backup and validation Jobs report through their
+container's termination message (the JSON summary of `ragruntime backup run|verify`): the newest
+finished ones become `status.lastBackup` / `lastValidation`, with conditions and a Warning
+Event when a new result is a failure. On-demand: the annotation
+`ragflow.operator.dev/backup-now: <value>` creates one Job whose name derives from the value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+from croniter import croniter
+
+from ragflow_operator import conditions, errors, names
+from ragflow_operator.apply import apply_children
+from ragflow_operator.builders import backup
+from ragflow_operator.handlers.lifecycle import TUNING
+from ragflow_operator.k8s import KubeClient, ObjectRef
+from ragflow_operator.model.backup_policy import BackupPolicyModel
+from ragflow_operator.model.cluster import ClusterModel
+
+logger = logging.getLogger(__name__)
+Json = dict[str, Any]
+RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_BACKUP_POLICY)
+REMOVABLE_KINDS = (("batch/v1", "CronJob"), ("v1", "ConfigMap"))
+BACKUP_KINDS = ("backup", "on-demand")
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _condition(job: Json, type_: str) -> Json:
+    for item in (job.get("status") or {}).get("conditions") or []:
+        if item.get("type") == type_ and item.get("status") == "True":
+            return dict(item)
+    return {}
+
+
+def job_result(job: Json, pods: list[Json]) -> Json | None:
+    """The parsed result of a finished Job (None while it runs).
+
+    The summary comes from the container's termination message; a Job that failed without one
+    (killed, evicted, deadline) still yields a failed result with the Job's own reason.
+    """
+    done, failed = _condition(job, "Complete"), _condition(job, "Failed")
+    if not done and not failed:
+        return None
+    message: Json = {}
+    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or ""):
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            try:
+                parsed = json.loads(terminated.get("message") or "")
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                message = parsed
+    finished = (job.get("status") or {}).get("completionTime") or (done or failed).get(
+        "lastTransitionTime", ""
+    )
+    result: Json = {"job": job["metadata"]["name"], "finishedAt": finished}
+    result.update({k: v for k, v in message.items() if k not in ("job",)})
+    result["finishedAt"] = finished or message.get("finishedAt", "")
+    if failed:
+        result["succeeded"] = False
+        result.setdefault("ok", False)
+        if not message.get("error"):
+            reason = failed.get("reason") or "Failed"
+            result["error"] = f"job {reason}: {failed.get('message') or 'no result reported'}"
+    else:
+        result.setdefault("succeeded", bool(message.get("succeeded", message.get("ok", True))))
+    return result
+
+
+def _backup_status(result: Json) -> Json:
+    keep = (
+        "job",
+        "id",
+        "schedule",
+        "type",
+        "parentId",
+        "startedAt",
+        "finishedAt",
+        "succeeded",
+        "bytes",
+        "storedBytes",
+        "error",
+        "keyId",
+        "keyFirstUsedAt",
+    )
+    status = {k: result[k] for k in keep if k in result}
+    status["destinations"] = [
+        {"name": d.get("name"), "state": d.get("state"), "error": str(d.get("error") or "")[:300]}
+        for d in result.get("destinations") or []
+    ]
+    return status
+
+
+def _validation_status(result: Json) -> Json:
+    details = [
+        {k: d[k] for k in ("destination", "test", "ok", "problems", "mbPerS", "id") if k in d}
+        for d in result.get("details") or []
+    ]
+    return {
+        "job": result["job"],
+        "finishedAt": result["finishedAt"],
+        "ok": bool(result.get("ok")),
+        "tests": result.get("tests", []),
+        "details": details,
+        **({"error": result["error"]} if result.get("error") else {}),
+    }
+
+
+class StatusEditor:
+    """The desired status of one reconcile; `set` edits a condition (metav1.Condition shape)."""
+
+    def __init__(self, generation: int, current: Mapping[str, Any], now: datetime) -> None:
+        self.generation, self.now = generation, now
+        self.status: Json = {k: v for k, v in current.items() if k != "conditions"}
+        self.status["observedGeneration"] = generation
+        self.status["conditions"] = list(current.get("conditions") or [])
+
+    def set(self, type_: str, ok: bool | None, reason: str, message: str) -> None:
+        state = conditions.UNKNOWN if ok is None else (conditions.TRUE if ok else conditions.FALSE)
+        self.status["conditions"] = conditions.set_condition(
+            self.status["conditions"],
+            type_=type_,
+            status=state,
+            reason=reason,
+            message=message[:1000],
+            generation=self.generation,
+            now=self.now,
+        )
+
+
+def next_runs(model: BackupPolicyModel, now: datetime) -> dict[str, str]:
+    """Next run time of each active schedule (suspended ones are left out)."""
+    if model.suspend:
+        return {}
+    return {
+        s.name: _iso(croniter(s.cron, now).get_next(datetime))
+        for s in model.schedules
+        if not s.suspend
+    }
+
+
+def _finished(client: KubeClient, model: BackupPolicyModel) -> list[tuple[str, Json]]:
+    """(job kind, result) of every finished Job of the policy, oldest first."""
+    jobs = client.list("batch/v1", "Job", model.namespace, {backup.LABEL_POLICY: model.name})
+    results = []
+    for job in jobs:
+        kind = (job["metadata"].get("labels") or {}).get(backup.LABEL_JOB_KIND, "")
+        if not (_condition(job, "Complete") or _condition(job, "Failed")):
+            continue
+        pods = client.list("v1", "Pod", model.namespace, {JOB_NAME_LABEL: job["metadata"]["name"]})
+        result = job_result(job, pods)
+        if result is not None:
+            results.append((kind, result))
+    return sorted(results, key=lambda item: (item[1]["finishedAt"], item[1]["job"]))
+
+
+def _record_results(editor: StatusEditor, results: list[tuple[str, Json]]) -> list[Json]:
+    """Fold the finished Jobs into the status; return the new failures (for Events)."""
+    status, new_failures = editor.status, []
+    backups = [r for kind, r in results if kind in BACKUP_KINDS]
+    validations = [r for kind, r in results if kind == "validation"]
+    if backups:
+        newest = backups[-1]
+        if (status.get("lastBackup") or {}).get("job") != newest["job"]:
+            lost = [d for d in newest.get("destinations") or [] if d.get("state") == "failed"]
+            if not newest.get("succeeded") or lost:
+                new_failures.append(newest)
+        status["lastBackup"] = _backup_status(newest)
+        good = [r for r in backups if r.get("succeeded")]
+        if good:
+            last = good[-1]
+            status["lastSuccessfulBackup"] = {
+                "id": last.get("id"),
+                "finishedAt": last["finishedAt"],
+                "job": last["job"],
+            }
+    last_backup = status.get("lastBackup")
+    if last_backup:
+        failed = [
+            d["name"] for d in last_backup.get("destinations", []) if d["state"] != "succeeded"
+        ]
+        if last_backup.get("succeeded"):
+            note = f"; destinations failed: {', '.join(failed)}" if failed else ""
+            editor.set(
+                "LastBackupSucceeded",
+                True,
+                "BackupSucceeded",
+                f"backup {last_backup.get('id')} ({last_backup['job']}){note}",
+            )
+        else:
+            editor.set(
+                "LastBackupSucceeded",
+                False,
+                "BackupFailed",
+                f"{last_backup['job']}: {last_backup.get('error') or 'failed'}",
+            )
+    if validations:
+        newest = validations[-1]
+        if (status.get("lastValidation") or {}).get("job") != newest["job"] and not newest.get(
+            "ok"
+        ):
+            new_failures.append(newest)
+        status["lastValidation"] = _validation_status(newest)
+    if status.get("lastValidation"):
+        validation = status["lastValidation"]
+        problems = [p for d in validation["details"] for p in d.get("problems", [])]
+        editor.set(
+            "LastValidationSucceeded",
+            validation["ok"],
+            "ValidationPassed" if validation["ok"] else "ValidationFailed",
+            "; ".join(problems)[:1000] or f"validated by {validation['job']}",
+        )
+    return new_failures
+
+
+def _key_rotation(editor: StatusEditor, rotation_days: int) -> None:
+    first_used = (editor.status.get("lastBackup") or {}).get("keyFirstUsedAt")
+    if not first_used:
+        return
+    age = editor.now - datetime.fromisoformat(str(first_used).replace("Z", "+00:00"))
+    due = age > timedelta(days=rotation_days)
+    editor.set(
+        "KeyRotationDue",
+        due,
+        "KeyRotationDue" if due else "KeyFresh",
+        f"active key in use for {age.days} days (rotate every "
+        f"{rotation_days}): add a new first line to the keyring Secret",
+    )
+
+
+def _on_demand(
+    client: KubeClient, model: BackupPolicyModel, target: backup.RuntimeTarget, editor: StatusEditor
+) -> None:
+    value = model.backup_now
+    if not value or (editor.status.get("onDemand") or {}).get("value") == value:
+        return
+    job = backup.build_on_demand_job(model, target, value)
+    ref = ObjectRef.of(job)
+    if client.get(ref) is None:
+        # a conflict: an earlier reconcile created it and died before writing the status
+        with contextlib.suppress(errors.ApiConflict):
+            client.create(job)
+    editor.status["onDemand"] = {"value": value, "job": ref.name, "requestedAt": _iso(editor.now)}
+
+
+def _check_secrets(client: KubeClient, model: BackupPolicyModel) -> None:
+    for name, key in model.referenced_secrets():
+        secret = client.get(ObjectRef("v1", "Secret", model.namespace, name))
+        if secret is None:
+            raise errors.MissingReference(f"Secret {name} does not exist", reason="MissingSecret")
+        if key and key not in (secret.get("data") or {}):
+            raise errors.MissingReference(
+                f"Secret {name} has no key {key}", reason="MissingSecretKey"
+            )
+
+
+def reconcile_backup_policy(
+    client: KubeClient, body: Json, *, now: datetime
+) -> tuple[Json, list[Json]]:
+    """Bring CronJobs to the spec, start a requested on-demand backup, fold in Job results."""
+    model = BackupPolicyModel.from_body(body)
+    editor = StatusEditor(model.generation, dict(body.get("status") or {}), now)
+    cluster_body = client.get(
+        ObjectRef(names.API_VERSION, names.KIND_CLUSTER, model.namespace, model.cluster)
+    )
+    if cluster_body is None:
+        raise errors.MissingReference(
+            f"RagFlowCluster {model.cluster} does not exist", reason="ClusterNotFound"
+        )
+    _check_secrets(client, model)
+    target = backup.runtime_target(ClusterModel.from_body(cluster_body), model)
+    children = backup.build_policy_children(model, target)
+    apply_children(
+        client,
+        children,
+        namespace=model.namespace,
+        owner_uid=model.uid,
+        selector=backup.policy_selector(model.name),
+        removable_kinds=REMOVABLE_KINDS,
+    )
+    _on_demand(client, model, target, editor)
+    editor.status["cronJobs"] = sorted(
+        c["metadata"]["name"] for c in children if c["kind"] == "CronJob"
+    )
+    editor.status["nextScheduled"] = next_runs(model, now)
+    failures = _record_results(editor, _finished(client, model))
+    _key_rotation(editor, model.key_rotation_days)
+    state = "suspended" if model.suspend else "scheduled"
+    editor.set(
+        "Ready",
+        True,
+        "Suspended" if model.suspend else "Scheduled",
+        f"{len(model.schedules)} schedules {state} to {len(model.destinations)} destinations",
+    )
+    return editor.status, failures
+
+
+def _warn(body: Json, failure: Json) -> None:
+    if "details" in failure:
+        message = f"validation {failure['job']} failed: " + "; ".join(
+            p for d in failure.get("details") or [] for p in d.get("problems") or []
+        )
+        kopf.warn(body, reason="ValidationFailed", message=message[:1000])
+        return
+    failed = [
+        f"{d.get('name')}: {d.get('error')}"
+        for d in failure.get("destinations") or []
+        if d.get("state") == "failed"
+    ]
+    reason = "BackupFailed" if not failure.get("succeeded") else "DestinationFailed"
+    detail = failure.get("error") or "; ".join(failed)
+    kopf.warn(body, reason=reason, message=f"{failure['job']}: {detail}"[:1000])
+
+
+def run_reconcile(client: KubeClient, body: Json) -> None:
+    current = dict(body.get("status") or {})
+    now = datetime.now(UTC)
+    try:
+        status, failures = reconcile_backup_policy(client, body, now=now)
+    except (errors.InvalidSpec, errors.MissingReference) as problem:
+        generation = int((body.get("metadata") or {}).get("generation") or 0)
+        editor = StatusEditor(generation, current, now)
+        editor.set("Ready", False, problem.reason, str(problem))
+        status, failures = editor.status, []
+    for failure in failures:
+        _warn(body, failure)
+    patch = conditions.status_patch(current, status)
+    if patch:
+        meta = body["metadata"]
+        ref = ObjectRef(
+            names.API_VERSION, names.KIND_BACKUP_POLICY, meta["namespace"], meta["name"]
+        )
+        client.patch_status(ref, patch)
+
+
+def _run(body: kopf.Body, memo: kopf.Memo) -> None:
+    try:
+        run_reconcile(memo.client, dict(body))
+    except errors.ApiError as err:
+        raise kopf.TemporaryError(str(err), delay=10) from None
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+@kopf.on.update(*RESOURCE, field=f"metadata.annotations.{names.ANNOTATION_BACKUP_NOW}")
+def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _run(body, memo)
+
+
+@kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
+def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Level-based: repairs drift and picks up finished Jobs even if an event was missed."""
+    _run(body, memo)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={backup.LABEL_POLICY: kopf.PRESENT})
+def on_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A backup/validation Job changed: refresh its policy's status right away."""
+    policy = (body.get("metadata", {}).get("labels") or {}).get(backup.LABEL_POLICY)
+    namespace = body.get("metadata", {}).get("namespace")
+    if not policy or not namespace:
+        return
+    client: KubeClient = memo.client
+    try:
+        owner = client.get(
+            ObjectRef(names.API_VERSION, names.KIND_BACKUP_POLICY, namespace, policy)
+        )
+        if owner is not None and not owner["metadata"].get("deletionTimestamp"):
+            run_reconcile(client, owner)
+    except errors.ApiError as err:
+        logger.warning("backup policy refresh failed", extra={"policy": policy, "error": str(err)})
