@@ -67,7 +67,6 @@ class Worker:
             threading.Thread(target=self._loop, name=f"ingest-worker-{i}", daemon=True)
             for i in range(threads)
         ]
-        self.busy = 0
 
     def start(self) -> None:
         for thread in self._threads:
@@ -101,31 +100,25 @@ class Worker:
                 self._stop.wait(poll)
 
     def _process(self, task: Task) -> Outcome:
-        self.busy += 1
-        try:
-            with LeaseKeeper(self.runtime, task, self.worker_id) as keeper:
+        with LeaseKeeper(self.runtime, task, self.worker_id) as keeper:
 
-                def checkpoint(progress: float, message: str) -> None:
-                    if keeper.lost.is_set():
-                        raise TaskLost(task.id)
-                    if self._stop.is_set() and time.monotonic() >= self._stop_deadline:
-                        raise ShutdownRequested(task.id)
-                    lease = self.runtime.settings.task_lease_seconds
-                    if not self.runtime.queue.heartbeat(
-                        task, self.worker_id, lease, progress, message
-                    ):
-                        raise TaskLost(task.id)
+            def checkpoint(progress: float, message: str) -> None:
+                if keeper.lost.is_set():
+                    raise TaskLost(task.id)
+                if self._stop.is_set() and time.monotonic() >= self._stop_deadline:
+                    raise ShutdownRequested(task.id)
+                lease = self.runtime.settings.task_lease_seconds
+                if not self.runtime.queue.heartbeat(task, self.worker_id, lease, progress, message):
+                    raise TaskLost(task.id)
 
-                try:
-                    outcome = run_task(self.runtime, task, self.worker_id, checkpoint)
-                except TaskLost:
-                    outcome = Outcome("lost")
-                except ShutdownRequested:
-                    released = self.runtime.queue.release(task, self.worker_id)
-                    log.info("task returned to the queue", extra={"task": task.id})
-                    outcome = Outcome("released" if released else "lost")
-        finally:
-            self.busy -= 1
+            try:
+                outcome = run_task(self.runtime, task, self.worker_id, checkpoint)
+            except TaskLost:
+                outcome = Outcome("lost")
+            except ShutdownRequested:
+                released = self.runtime.queue.release(task, self.worker_id)
+                log.info("task returned to the queue", extra={"task": task.id})
+                outcome = Outcome("released" if released else "lost")
         if outcome.status in ("done", "failed"):
             self.runtime.metrics.documents_processed.labels(status=outcome.status).inc()
         log.info(

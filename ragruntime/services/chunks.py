@@ -1,4 +1,4 @@
-"""Chunk use cases: list a document's searchable chunks, add one (embedded now), delete some.
+"""Chunk use cases: list a document's searchable chunks, add (embedded now), update, delete.
 
 Manually added chunks join the document's active generation, so they are searchable at once
 and are replaced, like every other chunk, when the document is parsed again.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from ragruntime.errors import InvalidArgument, NotFound
 from ragruntime.ingest.chunking import count_tokens
@@ -104,3 +106,42 @@ def delete_chunks(
     tokens = sum(count_tokens(by_id[c].content) for c in targets)
     runtime.metadata.adjust_chunk_count(dataset_id, document_id, -len(targets), -tokens)
     return len(targets)
+
+
+def update_chunk(
+    runtime: Runtime, dataset_id: str, document_id: str, chunk_id: str, fields: dict[str, Any]
+) -> Chunk:
+    """Change content, keywords, questions or availability; re-embedded when the text changes."""
+    runtime.metadata.get_dataset(dataset_id)
+    document = runtime.metadata.get_document(dataset_id, document_id)
+    found: list[Chunk] = []
+    if document.active_generation is not None:
+        found, _ = runtime.vectors.query_chunks(
+            dataset_id,
+            [document.active_generation],
+            document_id=document_id,
+            chunk_id=chunk_id,
+            keywords=None,
+            offset=0,
+            limit=1,
+        )
+    if not found:
+        raise NotFound(f"Can't find this chunk {chunk_id}")
+    old = found[0]
+    content = fields.get("content", old.content)
+    if not isinstance(content, str) or not content.strip():
+        raise InvalidArgument("`content` is required")
+    new = replace(
+        old,
+        content=content,
+        important_keywords=[
+            str(k) for k in fields.get("important_keywords", old.important_keywords)
+        ],
+        questions=[str(q) for q in fields.get("questions", old.questions)],
+        available=bool(fields.get("available", old.available)),
+    )
+    text = "\n".join([new.content, *new.questions, *new.important_keywords])
+    runtime.vectors.insert(dataset_id, [new], [runtime.embedder.embed([text])[0]], replace=True)
+    token_delta = count_tokens(new.content) - count_tokens(old.content)
+    runtime.metadata.adjust_chunk_count(dataset_id, document_id, 0, token_delta)
+    return new

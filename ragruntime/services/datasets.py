@@ -63,4 +63,5 @@ def delete_datasets(runtime: Runtime, ids: Sequence[str] | None) -> list[str]:
     deleted = runtime.metadata.delete_datasets(ids)
     for dataset_id in deleted:
         runtime.vectors.drop_collection(dataset_id)
+        runtime.files.delete_prefix(f"{dataset_id}/")
     return deleted

@@ -9,6 +9,7 @@ Chosen by ``ragruntime.runtime.open_runtime``.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,7 @@ class FileStore(Protocol):
     def save(self, key: str, data: bytes) -> None: ...
     def load(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
+    def delete_prefix(self, prefix: str) -> None: ...
 
 
 class LocalFileStore:
@@ -55,6 +57,10 @@ class LocalFileStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every file under ``prefix`` (a dataset's folder)."""
+        shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
+
 
 class DatabaseFileStore:
     """Files as rows of ``file_blobs`` in the shared metadata database."""
@@ -79,3 +85,10 @@ class DatabaseFileStore:
     def delete(self, key: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(file_blobs.delete().where(file_blobs.c.key == key))
+
+    def delete_prefix(self, prefix: str) -> None:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.begin() as conn:
+            conn.execute(
+                file_blobs.delete().where(file_blobs.c.key.like(escaped + "%", escape="\\"))
+            )

@@ -50,7 +50,12 @@ class VectorStore(Protocol):
     def ensure_collection(self, dataset_id: str) -> None: ...
     def drop_collection(self, dataset_id: str) -> None: ...
     def insert(
-        self, dataset_id: str, chunks: Sequence[Chunk], vectors: Sequence[list[float]]
+        self,
+        dataset_id: str,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[list[float]],
+        *,
+        replace: bool = False,
     ) -> None: ...
     def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None: ...
     def delete_document(
@@ -170,8 +175,14 @@ class MilvusVectorStore:
             self.client.drop_collection(name)
 
     def insert(
-        self, dataset_id: str, chunks: Sequence[Chunk], vectors: Sequence[list[float]]
+        self,
+        dataset_id: str,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[list[float]],
+        *,
+        replace: bool = False,
     ) -> None:
+        """Write chunks; ``replace`` upserts (same ids overwrite) instead of appending."""
         if not chunks:
             return
         self.ensure_collection(dataset_id)
@@ -191,7 +202,10 @@ class MilvusVectorStore:
             }
             for c, vector in zip(chunks, vectors, strict=True)
         ]
-        self.client.insert(collection_name(dataset_id), rows)
+        if replace:
+            self.client.upsert(self._loaded(dataset_id), rows)
+        else:
+            self.client.insert(collection_name(dataset_id), rows)
 
     def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None:
         if ids:

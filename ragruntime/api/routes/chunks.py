@@ -1,4 +1,4 @@
-"""/api/v1/datasets/{ds}/documents/{doc}/chunks: list, add, delete."""
+"""/api/v1/datasets/{ds}/documents/{doc}/chunks: list, add, update, delete."""
 
 from __future__ import annotations
 
@@ -61,4 +61,15 @@ def delete_chunks(
     if chunk_ids is not None and not isinstance(chunk_ids, list):
         raise InvalidArgument("`chunk_ids` must be a list")
     service.delete_chunks(runtime, dataset_id, document_id, chunk_ids)
+    return ok()
+
+
+@router.put("/chunks/{chunk_id}")
+def update_chunk(
+    dataset_id: str, document_id: str, chunk_id: str, runtime: RuntimeDep, body: JsonBody
+) -> dict[str, Any]:
+    for key in ("important_keywords", "questions"):
+        if key in body and not isinstance(body[key], list):
+            raise InvalidArgument(f"`{key}` should be a list")
+    service.update_chunk(runtime, dataset_id, document_id, chunk_id, body)
     return ok()

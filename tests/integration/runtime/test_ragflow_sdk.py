@@ -58,6 +58,14 @@ def test_sdk_dataset_document_chunk_and_retrieval_lifecycle(
     hits = rag.retrieve(dataset_ids=[dataset.id], question="vector database similarity search")
     assert hits and "Milvus" in hits[0].content
 
+    added.update({"content": "Kubernetes operators reconcile custom resources with CRDs."})
+    (updated,) = guide.list_chunks(id=added.id)
+    assert updated.content.endswith("with CRDs.")
+    added.update({"available": False})
+    hits = rag.retrieve(dataset_ids=[dataset.id], question="Kubernetes operator reconcile")
+    assert added.id not in {h.id for h in hits}
+    added.update({"available": True})
+
     guide.delete_chunks([added.id])
     assert added.id not in {c.id for c in guide.list_chunks()}
     hits = rag.retrieve(dataset_ids=[dataset.id], question="Kubernetes operator reconcile")
