@@ -151,16 +151,22 @@ def find_etcd() -> Path:
 
 
 def find_kubectl() -> Path:
-    """kubectl on ``PATH``, in ``KUBEBUILDER_ASSETS``, or a Google Cloud SDK versioned copy."""
+    """A kubectl within the supported skew of the server if possible.
+
+    Order: ``KUBEBUILDER_ASSETS``, the Kubernetes cache folder, the Google Cloud SDK's versioned
+    copies (1.34, 1.33), then whatever ``kubectl`` is on ``PATH``.
+    """
+    candidates = [
+        _from_kubebuilder_assets("kubectl"),
+        _executable(kubernetes_bin_dir() / "kubectl"),
+    ]
+    candidates += [_executable(Path(fallback)) for fallback in KUBECTL_FALLBACKS]
     on_path = shutil.which("kubectl")
-    if on_path:
-        return Path(on_path)
-    found = _from_kubebuilder_assets("kubectl")
-    for fallback in KUBECTL_FALLBACKS:
-        found = found or _executable(Path(fallback))
-    if found is None:
-        raise AssetMissingError(f"kubectl not found: {KUBECTL_HINT}")
-    return found
+    candidates.append(Path(on_path) if on_path else None)
+    for candidate in candidates:
+        if candidate is not None:
+            return candidate
+    raise AssetMissingError(f"kubectl not found: {KUBECTL_HINT}")
 
 
 def find_binaries() -> Binaries:

@@ -22,6 +22,14 @@ import yaml
 from e2e.controlplane import assets, launcher
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """kubectl failed; unlike its base class, the message includes kubectl's stderr."""
+
+    def __str__(self) -> str:
+        command = " ".join(str(part) for part in self.cmd[2:])
+        return f"kubectl {command} exited {self.returncode}: {self.stderr.strip()}"
+
+
 @dataclass
 class Cluster:
     """A reachable Kubernetes cluster: the local control plane or an existing one (kind)."""
@@ -70,9 +78,7 @@ class Cluster:
             command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
         )
         if check and result.returncode != 0:
-            raise subprocess.CalledProcessError(
-                result.returncode, command, result.stdout, result.stderr
-            )
+            raise KubectlError(result.returncode, command, result.stdout, result.stderr)
         return result
 
     def kubectl_json(self, *args: str) -> Any:

@@ -97,6 +97,8 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
 STOP_ORDER = (
     ("kwok", "kube-scheduler", "kube-controller-manager"),
     ("kube-apiserver",),
