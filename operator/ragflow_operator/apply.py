@@ -223,7 +223,8 @@ def apply_children(
             "children applied",
             extra={
                 "namespace": namespace,
-                "created": [str(r) for r in result.created],
+                # not "created": that is a LogRecord attribute and logging refuses to overwrite it
+                "created_children": [str(r) for r in result.created],
                 "applied": [str(r) for r in result.applied],
                 "removed": [str(r) for r in result.removed],
             },
