@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from kopf.testing import KopfRunner
+from kubernetes.config import kube_config
 
 from e2e.controlplane.cluster import Cluster
 
@@ -63,6 +64,9 @@ def operator(cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch) 
     """The operator's AlertPolicy handlers (with lifecycle's startup) in kopf, for one namespace."""
     install_crd(cluster, ROOT / "crds" / "alertpolicies.yaml")
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    # kopf logs in through the kubernetes package, whose default kubeconfig path was read from
+    # $KUBECONFIG when it was first imported (before this fixture ran).
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
     args = ["run", "--standalone", "--namespace", namespace, "-m", HANDLERS]
     with KopfRunner(args, timeout=60) as runner:
         yield
