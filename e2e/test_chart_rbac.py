@@ -6,7 +6,9 @@ are applied to the cluster; a token is minted for the ServiceAccount (TokenReque
 `kubectl create token` does) and written into a kubeconfig of its own. Then `ragflow-operator`
 runs as a subprocess with exactly the arguments of the chart's Deployment, while the test (as
 admin) creates, updates and deletes one of each kind from samples/. Any 403 in the operator's log
-fails the test, and every object must be reconciled (observedGeneration) and finalized (deleted).
+fails the test, every object must be reconciled (observedGeneration) and finalized (deleted), and
+no field manager but the test's kubectl may own any part of `spec` (the operator never fights a
+GitOps tool over it).
 """
 
 from __future__ import annotations
@@ -176,6 +178,15 @@ def reconciled(cluster: Cluster, namespace: str, case: SampleCase, name: str) ->
     return bool(generation) and status.get("observedGeneration") == generation and has_ready
 
 
+def spec_writers(obj: dict[str, Any]) -> set[str]:
+    """Field managers owning any part of spec (from managedFields): only the test may."""
+    return {
+        entry.get("manager", "")
+        for entry in obj.get("metadata", {}).get("managedFields") or []
+        if "f:spec" in (entry.get("fieldsV1") or {})
+    }
+
+
 @dataclass
 class RunningOperator:
     process: subprocess.Popen[bytes]
@@ -285,6 +296,12 @@ def test_operator_with_chart_rbac_handles_all_kinds_without_forbidden(
             f"{case.kind}/{name} is reconciled after the update",
             lambda case=case, name=name: reconciled(cluster, namespace, case, name),
         )
+    for case in CASES:
+        name = samples[case.kind]["metadata"]["name"]
+        assert spec_writers(get(cluster, namespace, case.plural, name) or {}) <= {
+            "kubectl-client-side-apply",
+            "kubectl-patch",
+        }, f"something other than the test's kubectl wrote {case.kind}.spec (GitOps owns spec)"
     for case in CASES:
         name = samples[case.kind]["metadata"]["name"]
         cluster.kubectl("delete", case.plural, name, "-n", namespace, "--wait=false")
