@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from ragruntime.api.deps import JsonBody, RuntimeDep
 from ragruntime.api.schemas import dataset_json, ok
-from ragruntime.errors import InvalidArgument
+from ragruntime.errors import InvalidArgument, NotFound
 from ragruntime.services import datasets as service
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -40,7 +40,7 @@ def list_datasets(
         name=name,
     )
     if (id or name) and not found:
-        raise InvalidArgument(f"User '{'ragruntime'}' lacks permission for dataset '{id or name}'")
+        raise NotFound(f"You don't own the dataset {id or name}.")
     return ok([dataset_json(d) for d in found], total_datasets=total)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -11,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from ragruntime.api.deps import JsonBody, RuntimeDep
 from ragruntime.api.schemas import document_json, ok
-from ragruntime.errors import InvalidArgument, PayloadTooLarge
+from ragruntime.errors import InvalidArgument, NotFound, PayloadTooLarge
 from ragruntime.models import RUN_STATUS_CODES
 from ragruntime.services import documents as service
 
@@ -75,7 +76,7 @@ def list_documents(
         create_time_to=create_time_to,
     )
     if id and not documents:
-        raise InvalidArgument(f"You don't own the document {id}.")
+        raise NotFound(f"You don't own the document {id}.")
     return ok({"docs": [document_json(d) for d in documents], "total": total})
 
 
@@ -94,16 +95,10 @@ def download_document(dataset_id: str, document_id: str, runtime: RuntimeDep) ->
     runtime.metadata.get_dataset(dataset_id)
     document = runtime.metadata.get_document(dataset_id, document_id)
     data = runtime.files.load(document.file_key)
-    disposition = f"attachment; filename*=UTF-8''{_quote(document.name)}"
+    disposition = f"attachment; filename*=UTF-8''{quote(document.name)}"
     return Response(
         data, media_type="application/octet-stream", headers={"Content-Disposition": disposition}
     )
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name)
 
 
 @router.delete("/documents")
