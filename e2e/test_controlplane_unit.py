@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,39 @@ def test_cli_reports_a_missing_binary_with_instructions(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "make controlplane" in result.stderr
     assert not (tmp_path / "s" / "state.json").exists()
+
+
+STARTER = """
+import sys
+import time
+from pathlib import Path
+from e2e.controlplane import processes
+handle = processes.start(
+    "sleeper", [sys.executable, "-c", "import time; time.sleep(60)"], Path(sys.argv[1]),
+    die_with_parent=sys.argv[2] == "attached",
+)
+print(handle.pid, handle.start_ticks, flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["attached", "detached"])
+def test_attached_components_die_with_their_starter_and_detached_ones_survive(
+    tmp_path: Path, mode: str
+) -> None:
+    started = subprocess.run(
+        [sys.executable, "-c", STARTER, str(tmp_path), mode],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=30,
+        check=True,
+    )
+    pid, ticks = (int(value) for value in started.stdout.split())
+    handle = processes.Handle("sleeper", pid, ticks, str(tmp_path / "sleeper.log"))
+    try:
+        deadline = time.monotonic() + (5 if mode == "attached" else 1)
+        while processes.is_running(handle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes.is_running(handle) == (mode == "detached")
+    finally:
+        processes.stop([handle], grace_seconds=2)

@@ -32,7 +32,9 @@ def _print_env(info: launcher.Info) -> None:
 
 
 def command_up(arguments: argparse.Namespace) -> int:
-    plane = launcher.ControlPlane(_state_dir(arguments), launcher.Options(nodes=arguments.nodes))
+    plane = launcher.ControlPlane(
+        _state_dir(arguments), launcher.Options(nodes=arguments.nodes, detached=arguments.detach)
+    )
     info = plane.start()
     seconds = info.phase_seconds["total"]
     print(f"# control plane ready in {seconds:.1f}s at {info.server}", file=sys.stderr)

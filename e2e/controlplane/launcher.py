@@ -38,6 +38,9 @@ class Options:
     """The API server needs ~5 s on an idle laptop; two busy shared cores can take far longer."""
     components_timeout_seconds: float = 90.0
     """Controller-manager, scheduler, kwok and the nodes becoming Ready."""
+    detached: bool = False
+    """Keep running after the starting process exits (``up --detach``); otherwise the kernel
+    stops every component when the starter dies, so a killed test run leaves nothing behind."""
 
 
 @dataclass(frozen=True)
@@ -194,12 +197,18 @@ class ControlPlane:
     ) -> None:
         logs = self.state_dir / "logs"
         options = self.options
-        handles.append(processes.start("etcd", flags.etcd(layout), logs))
+
+        def launch(name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+            handles.append(
+                processes.start(name, argv, logs, env=env, die_with_parent=not options.detached)
+            )
+
+        launch("etcd", flags.etcd(layout))
         phases["etcd"] = readiness.wait_for(
             "etcd /health", readiness.etcd_healthy(layout.etcd_url), handles, 30.0
         )
 
-        handles.append(processes.start("kube-apiserver", flags.kube_apiserver(layout), logs))
+        launch("kube-apiserver", flags.kube_apiserver(layout))
         admin = rest.Client(
             layout.server,
             layout.certs.ca_cert,
@@ -215,11 +224,9 @@ class ControlPlane:
 
         clock = time.monotonic()
         kwok_env = {**os.environ, "KWOK_WORKDIR": str(self.state_dir / "kwok")}
-        handles.append(
-            processes.start("kube-controller-manager", flags.kube_controller_manager(layout), logs)
-        )
-        handles.append(processes.start("kube-scheduler", flags.kube_scheduler(layout), logs))
-        handles.append(processes.start("kwok", flags.kwok(layout), logs, env=kwok_env))
+        launch("kube-controller-manager", flags.kube_controller_manager(layout))
+        launch("kube-scheduler", flags.kube_scheduler(layout))
+        launch("kwok", flags.kwok(layout), env=kwok_env)
         names = node_names(options.nodes)
         for index, name in enumerate(names):
             admin.json("POST", "/api/v1/nodes", flags.fake_node(name, index))
