@@ -2,10 +2,11 @@
 
 `cli.py` calls `start_metrics_server(port)` when `ragflow-operator run --metrics-port` is set.
 Handlers call `reconcile_timer(kind)` around a reconcile and `record_children_applied` after an
-apply; handlers/backup_policy.py calls `record_backup_outcome` when it sees a backup Job finish
-and `observe_backup_status` (idempotent, gauges only) whenever it reads a BackupPolicy status, so
-a restarted operator re-exports the newest success and failure times. The AlertPolicy rules
-RagFlowBackupStale/Missing/Failed read those gauges (builders/alerts.py).
+apply; handlers/backup_policy.py calls `observe_backup_policy` after every reconcile with the status
+before and after it (gauges re-exported idempotently, so a restarted operator re-exports the
+newest success and failure times; a finished backup counted once). `record_backup_outcome` and
+`observe_backup_status` are lower-level alternatives for callers that see Jobs finish. The
+AlertPolicy rules RagFlowBackupStale/Missing/Failed read those gauges (builders/alerts.py).
 
 All metrics live in `REGISTRY` (not prometheus_client's global one) together with the process
 and platform collectors, so tests can read them and nothing else leaks in.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -139,6 +140,46 @@ def observe_backup_status(
         BACKUP_LAST_SUCCESS.labels(**labels).set(_unix(last_success))
     if last_failure is not None:
         BACKUP_LAST_FAILURE.labels(**labels).set(_unix(last_failure))
+
+
+def _parse_time(value: object) -> float | None:
+    """Unix time of an RFC 3339 status timestamp, None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def observe_backup_policy(
+    *,
+    namespace: str,
+    cluster: str,
+    policy: str,
+    previous: Mapping[str, Any],
+    status: Mapping[str, Any],
+) -> None:
+    """Export a BackupPolicy's status (`lastBackup`, `lastSuccessfulBackup`) as metrics.
+
+    Called by handlers/backup_policy.py after every reconcile with the status before and after
+    it: the timestamp gauges are set from the status (idempotent, so a restarted operator
+    re-exports them), and a finished backup is counted once, when `lastBackup.job` changes.
+    """
+    last = status.get("lastBackup") or {}
+    success = _parse_time((status.get("lastSuccessfulBackup") or {}).get("finishedAt"))
+    failure = None if last.get("succeeded") else _parse_time(last.get("finishedAt"))
+    observe_backup_status(
+        namespace=namespace,
+        cluster=cluster,
+        policy=policy,
+        last_success=success,
+        last_failure=failure,
+    )
+    if last.get("job") and last.get("job") != (previous.get("lastBackup") or {}).get("job"):
+        result = BACKUP_SUCCEEDED if last.get("succeeded") else BACKUP_FAILED
+        labels = {"namespace": namespace, "cluster": cluster, "policy": policy, "result": result}
+        BACKUP_OUTCOMES.labels(**labels).inc()
 
 
 def forget_backup_policy(*, namespace: str, cluster: str, policy: str) -> None:

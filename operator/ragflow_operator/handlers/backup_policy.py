@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 from croniter import croniter
 
-from ragflow_operator import conditions, errors, names
+from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import backup
 from ragflow_operator.handlers.lifecycle import TUNING
@@ -341,9 +341,16 @@ def run_reconcile(client: KubeClient, body: Json) -> None:
         status, failures = editor.status, []
     for failure in failures:
         _warn(body, failure)
+    meta, spec = body["metadata"], body.get("spec") or {}
+    metrics.observe_backup_policy(
+        namespace=meta["namespace"],
+        cluster=(spec.get("clusterRef") or {}).get("name", ""),
+        policy=meta["name"],
+        previous=current,
+        status=status,
+    )
     patch = conditions.status_patch(current, status)
     if patch:
-        meta = body["metadata"]
         ref = ObjectRef(
             names.API_VERSION, names.KIND_BACKUP_POLICY, meta["namespace"], meta["name"]
         )
@@ -352,7 +359,8 @@ def run_reconcile(client: KubeClient, body: Json) -> None:
 
 def _run(body: kopf.Body, memo: kopf.Memo) -> None:
     try:
-        run_reconcile(memo.client, dict(body))
+        with metrics.reconcile_timer(names.KIND_BACKUP_POLICY):
+            run_reconcile(memo.client, dict(body))
     except errors.ApiError as err:
         raise kopf.TemporaryError(str(err), delay=10) from None
 

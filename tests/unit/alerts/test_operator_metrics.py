@@ -100,3 +100,24 @@ def test_metrics_endpoint_passes_promtool_check_metrics() -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, check=False
     )
     assert result.returncode == 0, (result.stdout + result.stderr).decode()
+
+
+def test_backup_policy_status_is_exported_and_each_finished_backup_counted_once() -> None:
+    who = {"namespace": "shop", "cluster": "docs", "policy": "status-export-test"}
+    succeeded = {
+        "lastBackup": {"job": "hourly-1", "succeeded": True, "finishedAt": "2026-01-02T00:00:00Z"},
+        "lastSuccessfulBackup": {"job": "hourly-1", "finishedAt": "2026-01-02T00:00:00Z"},
+    }
+    failed = {
+        "lastBackup": {"job": "hourly-2", "succeeded": False, "finishedAt": "2026-01-02T01:00:00Z"},
+        "lastSuccessfulBackup": succeeded["lastSuccessfulBackup"],
+    }
+    metrics.observe_backup_policy(**who, previous={}, status=succeeded)
+    metrics.observe_backup_policy(**who, previous=succeeded, status=succeeded)  # a resync
+    metrics.observe_backup_policy(**who, previous=succeeded, status=failed)
+    success_at = datetime(2026, 1, 2, tzinfo=UTC).timestamp()
+    assert sample(LAST_SUCCESS, who) == success_at
+    assert sample(LAST_FAILURE, who) == success_at + 3600
+    assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "succeeded"}) == 1
+    assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "failed"}) == 1
+    metrics.forget_backup_policy(**who)
