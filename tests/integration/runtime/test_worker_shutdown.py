@@ -1,20 +1,22 @@
-"""SIGTERM to a worker mid-task: the task goes back to the queue, nothing is half-indexed, the
-next process finishes it exactly once and serves queries over the reopened vector store."""
+"""SIGTERM mid-task and mid-request: the in-flight upload completes, the task goes back to the
+queue, nothing is half-indexed, and the next process finishes the task exactly once and serves
+queries over the reopened vector store."""
 
 from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from ragruntime.models import NewDocument, RunStatus, TaskState
 from ragruntime.store.files import LocalFileStore
 from ragruntime.store.metadata import SqlMetadataStore
 from ragruntime.store.queue import TaskQueue
-from tests.fixtures.services import start_runtime
+from tests.fixtures.services import RuntimeProcess, start_runtime
 from tests.integration.runtime.conftest import Api
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,43 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(what)
         time.sleep(0.1)
+
+
+UPLOAD_HEAD = b"first half of an upload that is in flight during shutdown\n"
+UPLOAD_TAIL = b"second half, sent after SIGTERM\n"
+
+
+def _active_connections(runtime: RuntimeProcess) -> float:
+    """In-flight HTTP requests, this /metrics request included."""
+    text = requests.get(f"{runtime.base_url}/metrics", timeout=10).text
+    line = next(x for x in text.splitlines() if x.startswith("ragflow_active_connections "))
+    return float(line.split()[1])
+
+
+def _slow_upload(
+    runtime: RuntimeProcess, dataset_id: str, between: Callable[[], None]
+) -> requests.Response:
+    """Stream a multipart upload and call ``between`` after its first half is sent."""
+    boundary = "ragruntime-test-boundary"
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="inflight.txt"\r\nContent-Type: text/plain\r\n\r\n'
+        ).encode() + UPLOAD_HEAD
+        between()
+        time.sleep(1.0)  # uvicorn is shutting down meanwhile
+        yield UPLOAD_TAIL + f"\r\n--{boundary}--\r\n".encode()
+
+    return requests.post(
+        f"{runtime.base_url}/api/v1/datasets/{dataset_id}/documents",
+        data=body(),
+        headers={
+            "Authorization": f"Bearer {runtime.api_key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+        timeout=60,
+    )
 
 
 def test_a_stopping_worker_returns_its_task_and_a_new_worker_completes_it(tmp_path: Path) -> None:
@@ -47,14 +86,23 @@ def test_a_stopping_worker_returns_its_task_and_a_new_worker_completes_it(tmp_pa
     (task_id,) = queue.enqueue(dataset.id, ["doc"])
     env = {"RAGFLOW_SHUTDOWN_GRACE_SECONDS": "0", "RAGFLOW_EMBEDDING_BATCH_SIZE": "4"}
 
-    worker = start_runtime(data_dir, role="worker", extra_env=env)
+    first = start_runtime(data_dir, role="all", extra_env=env)
     _wait(
         lambda: store.get_document(dataset.id, "doc").progress > 0.25,
         120,
         "worker never got past parsing",
     )
-    worker.stop(signal.SIGTERM)
-    assert "task returned to the queue" in worker.log()
+
+    # An upload is in flight when SIGTERM arrives: it must still complete.
+    def terminate_once_the_upload_is_in_flight() -> None:
+        _wait(lambda: _active_connections(first) >= 2, 30, "upload never reached the app")
+        first.process.send_signal(signal.SIGTERM)
+
+    upload = _slow_upload(first, dataset.id, terminate_once_the_upload_is_in_flight)
+    assert upload.status_code == 200 and upload.json()["code"] == 0, upload.text
+    assert upload.json()["data"][0]["size"] == len(UPLOAD_HEAD + UPLOAD_TAIL)
+    assert first.process.wait(timeout=60) in (0, -15)
+    assert "task returned to the queue" in first.log()
 
     task = queue.get(task_id)
     document = store.get_document(dataset.id, "doc")
