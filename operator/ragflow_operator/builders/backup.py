@@ -147,6 +147,13 @@ def build_config_map(model: BackupPolicyModel) -> Manifest:
     )
 
 
+def _env(target: RuntimeTarget) -> list[Json]:
+    """The runtime's env (its order matters: URLs refer to earlier vars) plus ours, unique."""
+    ours = [{"name": "HOME", "value": "/tmp"}, {"name": "RAGFLOW_LOG_LEVEL", "value": "INFO"}]
+    taken = {e["name"] for e in target.env}
+    return [*target.env, *(e for e in ours if e["name"] not in taken)]
+
+
 def _volumes(model: BackupPolicyModel, config_map: str) -> tuple[list[Json], list[Json]]:
     volumes: list[Json] = [
         {"name": "config", "configMap": {"name": config_map}},
@@ -202,11 +209,7 @@ def _job_spec(
             TERMINATION_LOG,
         ],
         "envFrom": [{"configMapRef": {"name": target.config_map}}],
-        "env": [
-            *target.env,
-            {"name": "HOME", "value": "/tmp"},
-            {"name": "RAGFLOW_LOG_LEVEL", "value": "INFO"},
-        ],
+        "env": _env(target),
         "resources": common.resources(model.resources),
         "securityContext": common.container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,

@@ -160,6 +160,8 @@ def test_pods_are_restricted_and_take_credentials_only_from_secret_references() 
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     assert secrets == {"backup-keys", "aws", "az"}
+    env_names = [e["name"] for e in container["env"]]
+    assert len(env_names) == len(set(env_names))  # server-side apply rejects duplicates
     for env in container["env"]:
         assert "value" not in env or "PASSWORD" not in env["name"]
         assert "valueFrom" not in env or "secretKeyRef" in env["valueFrom"]
