@@ -53,9 +53,22 @@ class ConnectionMetrics:
             await self.app(scope, receive, send_wrapper)
         finally:
             self.metrics.active_connections.dec()
-            route = scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            self.metrics.http_requests.labels(scope["method"], path, str(status["code"])).inc()
+            route = route_template(scope)
+            self.metrics.http_requests.labels(scope["method"], route, str(status["code"])).inc()
+
+
+def route_template(scope: Scope) -> str:
+    """The full path with parameters as placeholders (``/api/v1/datasets/{dataset_id}``).
+
+    Nested routers report their own relative path in ``scope["route"]``, so the template is
+    rebuilt from the request path and its matched parameters; unmatched paths share one label
+    so that scanners cannot grow the series count.
+    """
+    if scope.get("route") is None:
+        return "unmatched"
+    segments = scope["path"].split("/")
+    by_value = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in segments)
 
 
 def resolve_api_key(settings: Settings) -> str:

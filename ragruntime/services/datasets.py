@@ -40,11 +40,23 @@ def _validate(fields: dict[str, Any]) -> None:
         raise InvalidArgument("Field: <permission> - Message: <Input should be 'me' or 'team'>")
 
 
+def check_embedding_model(runtime: Runtime, requested: str | None) -> str:
+    """The one model this runtime serves; RAGFlow-style ``name@factory`` spellings accepted."""
+    served = runtime.embedder.name
+    if not requested:
+        return served
+    bare = requested.split("@", 1)[0].split("/")[-1]
+    if bare.lower() != served.split("/")[-1].lower():
+        raise InvalidArgument(f"Unsupported model: <{requested}> (this runtime serves {served})")
+    return served
+
+
 def create_dataset(runtime: Runtime, fields: dict[str, Any]) -> Dataset:
     if not fields.get("name"):
         raise InvalidArgument("Field: <name> - Message: <String should have at least 1 character>")
     _validate(fields)
-    fields = {**fields, "embedding_model": fields.get("embedding_model") or runtime.embedder.name}
+    model = check_embedding_model(runtime, fields.get("embedding_model"))
+    fields = {**fields, "embedding_model": model}
     dataset = runtime.metadata.create_dataset(name=fields["name"].strip(), fields=fields)
     runtime.vectors.ensure_collection(dataset.id)
     return dataset
@@ -53,9 +65,11 @@ def create_dataset(runtime: Runtime, fields: dict[str, Any]) -> Dataset:
 def update_dataset(runtime: Runtime, dataset_id: str, fields: dict[str, Any]) -> Dataset:
     _validate(fields)
     current = runtime.metadata.get_dataset(dataset_id)
-    model = fields.get("embedding_model")
-    if model and model != current.embedding_model and current.chunk_count > 0:
-        raise DataError("When chunk_num > 0, embedding_model must remain unchanged.")
+    if fields.get("embedding_model"):
+        model = check_embedding_model(runtime, fields["embedding_model"])
+        if model != current.embedding_model and current.chunk_count > 0:
+            raise DataError("When chunk_num > 0, embedding_model must remain unchanged.")
+        fields = {**fields, "embedding_model": model}
     return runtime.metadata.update_dataset(dataset_id, fields)
 
 

@@ -122,6 +122,10 @@ def test_error_cases_answer_in_ragflow_envelopes(api: Api, embedded_server: Runt
     duplicate = api.call("POST", "/datasets", json={"name": "ERRORS"})
     assert duplicate.json()["code"] == 102
     assert api.call("POST", "/datasets", json={"name": ""}).json()["code"] == 101
+    other_model = {"name": "m", "embedding_model": "BAAI/bge-large-zh-v1.5@BAAI"}
+    assert api.call("POST", "/datasets", json=other_model).json()["code"] == 101
+    same_model = {"name": "m2", "embedding_model": "sentence-transformers/all-MiniLM-L6-v2@x"}
+    assert api.ok("POST", "/datasets", json=same_model)["embedding_model"] == "all-MiniLM-L6-v2"
     no_question = api.call("POST", "/retrieval", json={"dataset_ids": [dataset_id]})
     assert no_question.json()["code"] == 101
     no_ids = api.call("POST", f"/datasets/{dataset_id}/chunks", json={})

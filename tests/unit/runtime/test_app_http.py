@@ -1,0 +1,59 @@
+"""The HTTP shell without stores: auth envelopes, probes before startup, metric route labels.
+
+The app is used without its lifespan (no model, no stores), which is also what a client sees
+while the runtime is still starting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ragruntime.app import create_app
+from ragruntime.config import Role, Settings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    return TestClient(create_app(Settings(data_dir=tmp_path, api_key="right")))
+
+
+def test_missing_or_wrong_api_key_is_401_with_ragflow_code_109(client: TestClient) -> None:
+    missing = client.get("/api/v1/datasets")
+    assert missing.status_code == 401
+    assert missing.json() == {"code": 109, "message": "Authorization is not valid!"}
+    wrong = client.get("/api/v1/datasets", headers={"Authorization": "Bearer wrong"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == 109
+    scheme = client.get("/api/v1/datasets", headers={"Authorization": "Basic right"})
+    assert scheme.status_code == 401
+
+
+def test_health_answers_while_ready_waits_for_the_stores(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.json()["checks"] == {"runtime": "starting"}
+    assert client.get("/api/v1/system/ping").text == "pong"
+    assert client.get("/api/v1/system/healthz").status_code == 500
+
+
+def test_http_metrics_use_route_templates_not_raw_paths(client: TestClient) -> None:
+    client.get("/api/v1/datasets/abc123/documents")
+    client.get("/no/such/path")
+    text = client.get("/metrics").text
+    assert 'route="/api/v1/datasets/{dataset_id}/documents"' in text
+    assert 'route="unmatched"' in text and "abc123" not in text
+
+
+def test_a_worker_serves_no_api_routes(tmp_path: Path) -> None:
+    worker = TestClient(create_app(Settings(data_dir=tmp_path, api_key="k", role=Role.WORKER)))
+    response = worker.get("/api/v1/datasets", headers={"Authorization": "Bearer k"})
+    assert response.status_code == 404 and response.json()["code"] == 404
+
+
+def test_without_a_configured_key_one_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = create_app(Settings(data_dir=tmp_path)).state.api_key
+    second = create_app(Settings(data_dir=tmp_path)).state.api_key
+    key_file = tmp_path / "api_key"
+    assert first == second and len(first) > 20
+    assert key_file.stat().st_mode & 0o077 == 0
