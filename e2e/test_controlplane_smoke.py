@@ -260,3 +260,50 @@ def test_restricted_namespace_rejects_a_privileged_pod_and_admits_a_compliant_on
     cluster.kubectl(
         "wait", "-n", namespace, "pod/compliant", "--for=condition=Ready", "--timeout=60s"
     )
+
+
+def test_statefulset_claims_are_provisioned_bound_and_its_pods_run(
+    cluster: Cluster, namespace: str
+) -> None:
+    labels = {"app": "db"}
+    statefulset = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "serviceName": "db",
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "db",
+                            "image": "example.invalid/db:1",
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                        }
+                    ]
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                }
+            ],
+        },
+    }
+    apply(cluster, namespace, statefulset)
+
+    def ready() -> bool:
+        status = cluster.kubectl_json("get", "statefulset", "db", "-n", namespace)["status"]
+        return status.get("readyReplicas") == 2
+
+    eventually("both StatefulSet replicas are ready", ready)
+    claims = cluster.kubectl_json("get", "pvc", "-n", namespace)["items"]
+    assert sorted(claim["metadata"]["name"] for claim in claims) == ["data-db-0", "data-db-1"]
+    assert {claim["status"]["phase"] for claim in claims} == {"Bound"}

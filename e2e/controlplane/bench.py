@@ -70,7 +70,7 @@ def _rollout(plane: launcher.ControlPlane, replicas: int) -> float:
 
     def available() -> bool:
         status = client.json("GET", f"{path}/rollout").get("status", {})
-        return status.get("availableReplicas") == replicas
+        return bool(status.get("availableReplicas") == replicas)
 
     readiness.wait_for(f"{replicas} available replicas", available, [], ROLLOUT_TIMEOUT_SECONDS)
     return time.monotonic() - clock

@@ -89,7 +89,7 @@ class Cluster:
         """A ``kubernetes.client.ApiClient`` for this cluster (caller closes it)."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
 
     def audit_offset(self) -> int:
         """Current end of the audit log; pass it to ``audit_events`` to see later writes only."""

@@ -150,6 +150,7 @@ def kube_controller_manager(layout: Layout) -> list[str]:
         f"--cluster-cidr={POD_CIDR}",
         "--leader-elect=false",
         "--horizontal-pod-autoscaler-sync-period=5s",
+        "--enable-hostpath-provisioner=true",
         "--profiling=false",
         "--v=1",
     ]
@@ -184,6 +185,21 @@ def kwok(layout: Layout) -> list[str]:
         "--node-lease-duration-seconds=40",
     ]
 
+
+DEFAULT_STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {
+        "name": "standard",
+        "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+    },
+    # The controller-manager's built-in development provisioner (--enable-hostpath-provisioner):
+    # it creates /tmp/hostpath_pv/<uuid> and deletes it with the claim, so PVCs bind and
+    # StatefulSets with volumeClaimTemplates get scheduled onto the kwok nodes.
+    "provisioner": "kubernetes.io/host-path",
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "Immediate",
+}
 
 ZONES = ("local-a", "local-b", "local-c")
 

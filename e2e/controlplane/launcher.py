@@ -222,6 +222,7 @@ class ControlPlane:
             options.apiserver_timeout_seconds,
         )
 
+        admin.json("POST", "/apis/storage.k8s.io/v1/storageclasses", flags.DEFAULT_STORAGE_CLASS)
         clock = time.monotonic()
         kwok_env = {**os.environ, "KWOK_WORKDIR": str(self.state_dir / "kwok")}
         launch("kube-controller-manager", flags.kube_controller_manager(layout))

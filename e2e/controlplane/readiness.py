@@ -64,7 +64,7 @@ def etcd_healthy(url: str) -> Callable[[], bool]:
 
     def probe() -> bool:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return json.loads(response.read()).get("health") == "true"
+            return bool(json.loads(response.read()).get("health") == "true")
 
     return probe
 
