@@ -1,0 +1,219 @@
+"""Backup engine throughput, memory and restore speed, each next to its plain baseline.
+
+Run: ``python -m pytest tests/bench/bench_backup.py -s`` (or ``make bench``). Sizes can be
+lowered with ``RAGFLOW_BENCH_BACKUP_MB`` (default 1024).
+
+1. Throughput: one ~1 GB snapshot (random, incompressible bytes in a temp file) through the
+   engine (chunking, keyed hashing, AES-256-GCM, manifest, catalog) to moto (S3), fake-gcs-server
+   and Azurite at once, and to moto alone; baseline: a plain boto3 ``upload_file`` of the same
+   file to the same moto.
+2. Memory: peak RSS of a backup process (``python bench_backup.py child``, sampled with psutil
+   and its own VmHWM) at 1x and 2x the size, to a local directory: it must not grow with
+   the size (bounded in-flight objects).
+3. Restore: download + authenticate + decrypt the 1 GB backup from moto (bytes discarded);
+   baseline: a plain boto3 download of the uploaded file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
+
+from ragruntime.backup import crypto  # noqa: E402
+from ragruntime.backup.destinations.factory import build_destination  # noqa: E402
+from ragruntime.backup.destinations.local import LocalDestination  # noqa: E402
+from ragruntime.backup.engine import BackupOptions, SourceEntry, run_backup  # noqa: E402
+from ragruntime.backup.format import Entry, Manifest  # noqa: E402
+from ragruntime.backup.repository import Repository  # noqa: E402
+from ragruntime.backup.restore import restore_backup  # noqa: E402
+
+MB = 1_000_000
+SIZE_MB = int(os.environ.get("RAGFLOW_BENCH_BACKUP_MB", "1024"))
+PIECE = 16 << 20
+
+
+class FileSnapshot:
+    """A snapshot of one big file, as the runtime's would be for a large database dump."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def entries(self) -> Iterator[SourceEntry]:
+        yield SourceEntry("database", "bench.bin", lambda: self.path.open("rb"), 1)
+
+    def counts(self) -> Mapping[str, int]:
+        return {"database": 1}
+
+
+class DiscardSink:
+    """Restore target that only counts bytes (measures download + decrypt + verify)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def prepare(self, force: bool) -> None:
+        self.bytes = 0
+
+    def write(self, entry: Entry, chunks: Iterator[bytes]) -> None:
+        for piece in chunks:
+            self.bytes += len(piece)
+
+    def finish(self, manifest: Manifest) -> Mapping[str, int]:
+        return {"database": 1}
+
+
+def make_file(path: Path, size_mb: int) -> Path:
+    written = 0
+    with path.open("wb") as handle:
+        while written < size_mb * MB:
+            piece = os.urandom(min(PIECE, size_mb * MB - written))
+            handle.write(piece)
+            written += len(piece)
+    return path
+
+
+def keyring() -> crypto.Keyring:
+    return crypto.Keyring.from_keys([os.urandom(32)])
+
+
+def child(source: Path, workdir: Path) -> None:
+    """One backup process: the source file to a local destination; prints its figures."""
+    started = time.perf_counter()
+    result = run_backup(
+        FileSnapshot(source),
+        [LocalDestination("local", workdir / "repo")],
+        keyring(),
+        BackupOptions(cluster="bench"),
+    )
+    seconds = time.perf_counter() - started
+    assert result.succeeded, result.error
+    # VmHWM: this process's peak RSS (ru_maxrss would carry the forking parent's over exec)
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+    print(json.dumps({"seconds": seconds, "vmhwm_mb": peak_kb / 1024}))
+
+
+def peak_rss_of_backup(size_mb: int) -> dict[str, float]:
+    import psutil
+
+    with tempfile.TemporaryDirectory(prefix="bench-backup-rss-") as tmp:
+        source = make_file(Path(tmp) / "source.bin", size_mb)
+        process = subprocess.Popen(
+            [sys.executable, __file__, "child", str(source), tmp],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        handle = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                peak = max(peak, handle.memory_info().rss)
+            time.sleep(0.05)
+        output = process.stdout.read() if process.stdout else ""
+        assert process.returncode == 0, output
+        figures = json.loads(output.strip().splitlines()[-1])
+    return {"psutil_peak_mb": peak / 2**20, **figures}
+
+
+def timed(fn) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+@pytest.mark.timeout(3600)
+def test_backup_throughput_memory_and_restore(tmp_path: Path) -> None:
+    from tests.bench import harness
+    from tests.integration.backup.emulators import start_azure, start_gcs, start_s3
+
+    source = make_file(tmp_path / "source.bin", SIZE_MB)
+    emulators = [start_s3(), start_gcs(), start_azure()]
+    try:
+        s3 = emulators[0]
+        keys = keyring()
+        three = [build_destination(e.config, "bench-3") for e in emulators]
+        options = BackupOptions(cluster="bench-3", min_successful=3)
+        result_three: list = []
+        t_three = timed(
+            lambda: result_three.append(run_backup(FileSnapshot(source), three, keys, options))
+        )
+        assert result_three[0].succeeded, result_three[0].error
+
+        one = [build_destination(s3.config, "bench-1")]
+        result_one: list = []
+        t_one = timed(
+            lambda: result_one.append(
+                run_backup(FileSnapshot(source), one, keys, BackupOptions(cluster="bench-1"))
+            )
+        )
+        assert result_one[0].succeeded
+
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=s3.config["s3"]["endpoint"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        t_plain = timed(lambda: client.upload_file(str(source), "backups", "plain/source.bin"))
+
+        sink = DiscardSink()
+        repo = Repository(one[0], "bench-1")
+        t_restore = timed(lambda: restore_backup(repo, result_one[0].backup_id, keys, sink))
+        assert sink.bytes == SIZE_MB * MB
+
+        class Null:
+            def write(self, data: bytes) -> int:
+                return len(data)
+
+        t_download = timed(lambda: client.download_fileobj("backups", "plain/source.bin", Null()))
+    finally:
+        for emulator in emulators:
+            emulator.stop()
+    source.unlink()
+
+    rss = {size: peak_rss_of_backup(size) for size in (SIZE_MB, 2 * SIZE_MB)}
+    mb = SIZE_MB * MB / MB
+    harness.print_report(
+        "Backup engine vs plain object-store transfers",
+        {
+            "size": f"{SIZE_MB} MB random bytes",
+            "object size": "4 MiB",
+            "encryption chunk": "1 MiB",
+            "emulators": "moto_server, fake-gcs-server, Azurite",
+        },
+        ["operation", "seconds", "MB/s"],
+        [
+            ["encrypted backup -> S3+GCS+Azure (parallel)", t_three, mb / t_three],
+            ["encrypted backup -> S3 only", t_one, mb / t_one],
+            ["baseline: boto3 upload_file -> S3", t_plain, mb / t_plain],
+            ["restore (download+decrypt+verify) <- S3", t_restore, mb / t_restore],
+            ["baseline: boto3 download_fileobj <- S3", t_download, mb / t_download],
+        ],
+    )
+    harness.print_report(
+        "Peak RSS of the backup process (to a local directory)",
+        {},
+        ["size MB", "psutil peak RSS MB", "VmHWM MB", "seconds"],
+        [[size, r["psutil_peak_mb"], r["vmhwm_mb"], r["seconds"]] for size, r in rss.items()],
+    )
+    small, big = rss[SIZE_MB]["vmhwm_mb"], rss[2 * SIZE_MB]["vmhwm_mb"]
+    assert big < small * 1.25 + 20, "peak memory must not grow with the backup size"
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
+    child(Path(sys.argv[2]), Path(sys.argv[3]))
