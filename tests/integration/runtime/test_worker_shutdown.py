@@ -1,6 +1,6 @@
-"""SIGTERM mid-task and mid-request: the in-flight upload completes, the task goes back to the
-queue, nothing is half-indexed, and the next process finishes the task exactly once and serves
-queries over the reopened vector store."""
+"""Worker stops and crashes mid-task: SIGTERM lets an in-flight upload complete and returns the
+task to the queue; SIGKILL leaves it leased until the lease expires, then another process retries
+it. Nothing is ever half-visible, and the last process serves the reopened vector store."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _slow_upload(
     )
 
 
-def test_a_stopping_worker_returns_its_task_and_a_new_worker_completes_it(tmp_path: Path) -> None:
+def test_stopped_and_crashed_workers_never_lose_a_task_or_expose_half_of_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     store = SqlMetadataStore.open(f"sqlite:///{data_dir / 'ragflow.db'}")
@@ -109,22 +109,39 @@ def test_a_stopping_worker_returns_its_task_and_a_new_worker_completes_it(tmp_pa
     assert task is not None and task.state == TaskState.QUEUED and task.attempts == 0
     assert document.active_generation is None and document.chunk_count == 0
 
-    # The next process (API + worker) reopens the Milvus Lite data the first one wrote.
-    second = start_runtime(data_dir, role="all", extra_env=env)
+    # The second process crashes (SIGKILL) mid-task: its lease expires and the task is retried.
+    crash_env = {**env, "RAGFLOW_TASK_LEASE_SECONDS": "5"}
+    crashing = start_runtime(data_dir, role="worker", extra_env=crash_env)
+    _wait(
+        lambda: store.get_document(dataset.id, "doc").progress > 0.25,
+        120,
+        "second worker never got past parsing",
+    )
+    crashing.stop(signal.SIGKILL)
+    crashed = queue.get(task_id)
+    assert crashed is not None and crashed.state == TaskState.RUNNING and crashed.attempts == 1
+    assert store.get_document(dataset.id, "doc").active_generation is None
+
+    # The next process (API + worker) reopens the Milvus Lite data the others wrote.
+    last = start_runtime(data_dir, role="all", extra_env=crash_env)
     try:
         _wait(
             lambda: store.get_document(dataset.id, "doc").run == RunStatus.DONE,
             240,
-            "second worker did not finish the task",
+            "the task was not retried to completion",
         )
-        api = Api(second.base_url, second.api_key)
+        api = Api(last.base_url, last.api_key)
+        document = store.get_document(dataset.id, "doc")
+        listed = api.ok(
+            "GET", f"/datasets/{dataset.id}/documents/doc/chunks", params={"page_size": 5}
+        )
+        assert listed["total"] == document.chunk_count  # no chunk of the crashed run is visible
         hits = api.ok(
             "POST", "/retrieval", json={"question": "Sentence 7", "dataset_ids": [dataset.id]}
         )
         assert hits["total"] >= 1 and hits["chunks"][0]["document_id"] == "doc"
     finally:
-        second.stop()
+        last.stop()
     finished = queue.get(task_id)
-    document = store.get_document(dataset.id, "doc")
-    assert finished is not None and finished.state == TaskState.DONE and finished.attempts == 1
+    assert finished is not None and finished.state == TaskState.DONE and finished.attempts == 2
     assert document.chunk_count > LINES // 4 and document.active_generation == finished.generation
