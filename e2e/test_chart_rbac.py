@@ -204,6 +204,13 @@ def chart_rbac_operator(
     for crd in sorted((ROOT / "crds").glob("*.yaml")):
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    # kubectl caches discovery per server address; a failed lookup refreshes it.
+    plurals = ",".join(case.plural for case in CASES)
+    eventually(
+        "the custom resources are served",
+        lambda: cluster.kubectl("get", plurals, "-n", namespace, check=False).returncode == 0,
+        30,
+    )
     release = f"rbac-{secrets.token_hex(3)}"
     operator_namespace = f"{namespace}-op"
     cluster.kubectl("create", "namespace", operator_namespace)
