@@ -172,7 +172,7 @@ def _scratch_sink(directory: Path) -> Callable[[], Any]:
 
     scratch_db = os.environ.get("RAGFLOW_BACKUP_SCRATCH_DATABASE_URL", "")
     settings = Settings(data_dir=directory, database_url=scratch_db, vector_uri="", cache_url="")
-    return lambda: RuntimeSink(settings)
+    return lambda: RuntimeSink(settings, archive_check_only=not scratch_db)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:

@@ -128,12 +128,17 @@ def write_backup_config(
 
 
 def backup_cli(
-    args: list[str], settings: Settings, config: Path, *, timeout: float = 300
+    args: list[str],
+    settings: Settings,
+    config: Path,
+    *,
+    timeout: float = 300,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "ragruntime", "backup", *args[:1], "--config", str(config)]
     return subprocess.run(
         [*command, *args[1:]],
-        env=runtime_env(settings),
+        env={**runtime_env(settings), **(extra_env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,

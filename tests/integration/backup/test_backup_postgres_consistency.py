@@ -91,6 +91,14 @@ def test_postgres_backup_taken_during_ingestion_restores_a_consistent_state(
     assert restore.returncode == 0, restore.stderr[-3000:]
     assert summary(restore)["counts"] == result["counts"]
 
+    # validation without a scratch PostgreSQL: the dump is authenticated and parsed, the rest
+    # restored into a scratch runtime; with one, the database is restored and counted too
+    verify = summary(backup_cli(["verify", "--tests", "restore"], source, config))
+    assert verify["ok"] and verify["details"][0]["unchecked"] == ["database"], verify
+    scratch = {"RAGFLOW_BACKUP_SCRATCH_DATABASE_URL": postgres_server.create_database("scratch")}
+    full = summary(backup_cli(["verify", "--tests", "restore"], source, config, extra_env=scratch))
+    assert full["ok"] and "unchecked" not in full["details"][0], full
+
     restored = open_with(target, embedder)
     try:
         client = restored.vectors.client
