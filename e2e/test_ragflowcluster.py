@@ -193,7 +193,9 @@ def test_updates_follow_and_the_hpa_takes_replicas_over(cluster, namespace, oper
     assert min(seen) >= 3, f"replicas dropped during the hand-over: {seen}"
     managers = {
         entry["manager"]
-        for entry in deployment()["metadata"]["managedFields"]
+        for entry in get_json(
+            cluster, "deployment", "docs-api", "-n", namespace, "--show-managed-fields"
+        )["metadata"]["managedFields"]
         if "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
     }
     assert "ragflow-operator" not in managers

@@ -129,10 +129,10 @@ class KubeClient:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        payload = json.dumps(body) if body is not None else None
         try:
+            # The REST layer serialises dict bodies to JSON itself (also for apply-patch+yaml).
             response = self.api_client.call_api(
-                method_, url, header_params=headers, body=payload, _request_timeout=timeout
+                method_, url, header_params=headers, body=body, _request_timeout=timeout
             )
             data = response.read()
         except ApiException as exc:  # transport-level failure (TLS, connection)
@@ -161,7 +161,11 @@ class KubeClient:
             result = self.request("GET", path, query=query, what=f"list {kind}")
         except errors.ApiNotFound:
             return []
-        return list(result.get("items") or [])
+        items = list(result.get("items") or [])
+        for item in items:  # list items carry no apiVersion/kind; make them full objects
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
 
     def apply(self, manifest: Json, *, field_manager: str = names.FIELD_MANAGER) -> Json:
         """Server-side apply with force: we own the fields we set, conflicts are overridden."""
