@@ -172,7 +172,8 @@ def wait_ready(
     def probe() -> dict[str, Any] | None:
         obj = get_json(cluster, "rfc", name, "-n", namespace)
         ready = condition(obj, "Ready")
-        fresh = obj and obj.get("status", {}).get("observedGeneration") == obj["metadata"]["generation"]
+        observed = (obj or {}).get("status", {}).get("observedGeneration")
+        fresh = obj and observed == obj["metadata"]["generation"]
         return obj if ready.get("status") == "True" and fresh else None
 
     return wait_for(f"RagFlowCluster {namespace}/{name} Ready=True", probe, timeout)
