@@ -109,13 +109,39 @@ apply_samples() {
   kc -n "$demo_ns" create secret generic e2e-s3-credentials \
     --from-literal=AWS_ACCESS_KEY_ID=e2e --from-literal=AWS_SECRET_ACCESS_KEY=e2e-secret \
     --dry-run=client -o yaml | kc apply -f -
-  # Secrets the samples refer to: Alertmanager receivers (dummy values; nothing is paged).
-  kc -n "$demo_ns" create secret generic alerting \
-    --from-literal=pagerduty-routing-key=e2e --from-literal=webhook-url=http://127.0.0.1:9/hook \
-    --dry-run=client -o yaml | kc apply -f -
   # The namespace-free samples: one RagFlowCluster, its AlertPolicy and its BackupPolicy.
-  kc -n "$demo_ns" apply -f "$repo/samples/ragflowcluster-minimal.yaml" \
-    -f "$repo/samples/alertpolicy.yaml" -f "$repo/samples/backuppolicy.yaml"
+  local samples=(-f "$repo/samples/ragflowcluster-minimal.yaml" -f "$repo/samples/alertpolicy.yaml"
+                 -f "$repo/samples/backuppolicy.yaml")
+  # Secrets the samples name with a key (keyring, Alertmanager receivers), from the server-defaulted
+  # specs; every value is a fresh base64 32-byte key (a valid keyring; nothing is paged).
+  kc -n "$demo_ns" create --dry-run=server -o json "${samples[@]}" | python3 -c '
+import json, sys
+def refs(value, field=""):
+    if isinstance(value, dict):
+        if field.endswith("Secret") and value.get("name") and value.get("key"):
+            yield value["name"], value["key"]
+        for key, child in value.items():
+            yield from refs(child, key)
+    elif isinstance(value, list):
+        for child in value:
+            yield from refs(child, field)
+wanted, text, decoder, position = {}, sys.stdin.read(), json.JSONDecoder(), 0
+while text[position:].strip():  # kubectl prints one JSON document per object
+    position += len(text[position:]) - len(text[position:].lstrip())
+    item, position = decoder.raw_decode(text, position)
+    for name, key in refs(item["spec"]):
+        wanted.setdefault(name, set()).add(key)
+for name, keys in sorted(wanted.items()):
+    print(name, " ".join(sorted(keys)))
+' | while read -r secret keys; do
+    literals=()
+    for key in $keys; do
+      literals+=("--from-literal=$key=$(head -c 32 /dev/urandom | base64)")
+    done
+    kc -n "$demo_ns" create secret generic "$secret" "${literals[@]}" --dry-run=client -o yaml \
+      | kc apply -f -
+  done
+  kc -n "$demo_ns" apply "${samples[@]}"
   # Every backup goes to the in-cluster emulator only.
   for policy in $(kc -n "$demo_ns" get backuppolicies -o name); do
     kc -n "$demo_ns" patch "$policy" --type merge -p '{"spec":{"minSuccessfulDestinations":1,
