@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import secrets
 import threading
@@ -24,7 +23,6 @@ from typing import BinaryIO, Protocol
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.base import Destination, DestinationError
 from ragruntime.backup.format import (
-    CatalogEntry,
     Entry,
     FormatError,
     Manifest,
@@ -33,7 +31,7 @@ from ragruntime.backup.format import (
     manifest_path,
 )
 from ragruntime.backup.objects import DEFAULT_OBJECT_SIZE, ObjectWriter, SealedObject, read_pieces
-from ragruntime.backup.repository import Repository, unlock_keys
+from ragruntime.backup.repository import Repository, catalog_entry, unlock_keys
 
 log = logging.getLogger(__name__)
 
@@ -347,22 +345,11 @@ def _commit(
         for destination in by_name.values():
             destination.fail("not committed: too few destinations succeeded")
         return
-    entry = CatalogEntry(
-        backup_id=result.backup_id,
-        type=result.type,
-        parent_id=result.parent_id,
-        schedule=options.schedule,
-        started_at=result.started_at,
-        finished_at=manifest.finished_at,
-        plain_bytes=result.plain_bytes,
-        stored_bytes=result.stored_bytes,
-        manifest_sha256=hashlib.sha256(body).hexdigest(),
-        master_key_id=keyring.active_id,
-    )
+    entry = catalog_entry(manifest, body)
     committed = 0
     for repo in ready:
         try:
-            repo.save_catalog(repo.load_catalog().with_entry(entry))
+            repo.commit(entry)
             by_name[repo.name].state = "succeeded"
             committed += 1
         except (DestinationError, FormatError) as exc:

@@ -6,6 +6,7 @@ Layout per destination, under ``<prefix>/<cluster>/``::
 
     data/<aa>/<object name>        encrypted chunks, named by a keyed hash of their plaintext
     backups/<backup id>/manifest.json
+    backups/<backup id>/committed  marker: the backup was committed (catalog is rebuildable)
     catalog.json                   the committed backups (a cache of the manifests)
     locks/<backup id>.json         written while a backup runs, so prune does not sweep under it
 
@@ -53,6 +54,12 @@ def object_path(name: str, key: str) -> str:
 
 def manifest_path(backup_id: str) -> str:
     return f"backups/{backup_id}/manifest.json"
+
+
+def commit_path(backup_id: str) -> str:
+    """Written after the manifest when a backup is committed; the catalog can be rebuilt from
+    the manifests that have one, and prune never deletes those."""
+    return f"backups/{backup_id}/committed"
 
 
 def lock_path(backup_id: str) -> str:

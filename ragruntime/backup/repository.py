@@ -15,9 +15,11 @@ from ragruntime.backup.destinations.base import Destination, NotFound
 from ragruntime.backup.format import (
     CATALOG_NAME,
     Catalog,
+    CatalogEntry,
     FormatError,
     Manifest,
     canonical_json,
+    commit_path,
     lock_path,
     manifest_path,
 )
@@ -68,6 +70,38 @@ class Repository:
             raise UnknownBackup(f"backup {backup_id} is not in the catalog of {self.name}")
         return self.load_manifest(backup_id, expected_sha256=entry.manifest_sha256)
 
+    def commit(self, entry: CatalogEntry, attempts: int = 5) -> None:
+        """Mark the backup committed, then add it to the catalog and read it back.
+
+        The catalog is a read-modify-write object; two writers (two schedules finishing at
+        once) could drop each other's entry, so the entry is re-added until it reads back.
+        """
+        self.destination.put(commit_path(entry.backup_id), entry.finished_at.encode())
+        for _ in range(attempts):
+            self.save_catalog(self.load_catalog().with_entry(entry))
+            if self.load_catalog().find(entry.backup_id) is not None:
+                return
+        raise FormatError(f"catalog on {self.name} keeps losing entry {entry.backup_id}")
+
+    def committed_ids(self) -> set[str]:
+        """Backups with a commit marker (the truth the catalog caches)."""
+        return {
+            i.key.split("/")[1]
+            for i in self.destination.list("backups/")
+            if i.key.endswith("/committed")
+        }
+
+    def repair_catalog(self) -> tuple[Catalog, list[str]]:
+        """Re-add committed backups missing from the catalog; return it and the ids re-added."""
+        catalog = self.load_catalog()
+        missing = sorted(self.committed_ids() - {e.backup_id for e in catalog.entries})
+        for backup_id in missing:
+            data = self.destination.get(manifest_path(backup_id))
+            catalog = catalog.with_entry(catalog_entry(Manifest.from_bytes(data), data))
+        if missing:
+            self.save_catalog(catalog)
+        return catalog, missing
+
     def write_lock(self, backup_id: str, now: dt.datetime) -> None:
         body = {"backupId": backup_id, "createdAt": now.isoformat()}
         self.destination.put(lock_path(backup_id), canonical_json(body))
@@ -87,6 +121,25 @@ class Repository:
             if now - created < stale_after:
                 active.append(str(raw["backupId"]))
         return active
+
+
+def catalog_entry(manifest: Manifest, body: bytes) -> CatalogEntry:
+    """The catalog line of a manifest (used at commit and when rebuilding the catalog)."""
+    own = manifest.keys.get(manifest.backup_id)
+    return CatalogEntry(
+        backup_id=manifest.backup_id,
+        type=manifest.type,
+        parent_id=manifest.parent_id,
+        schedule=manifest.schedule,
+        started_at=manifest.started_at,
+        finished_at=manifest.finished_at,
+        plain_bytes=manifest.plain_bytes,
+        stored_bytes=sum(
+            r.stored_size for r in manifest.objects.values() if r.key == manifest.backup_id
+        ),
+        manifest_sha256=hashlib.sha256(body).hexdigest(),
+        master_key_id=own.master_key_id if own else "",
+    )
 
 
 def unlock_keys(manifest: Manifest, keyring: crypto.Keyring) -> dict[str, bytes]:

@@ -255,20 +255,42 @@ def test_prune_forgets_by_policy_and_keeps_objects_kept_backups_reference(keyrin
     assert {k for k in dest.objects if k.startswith("data/")} == referenced
 
 
-def test_prune_skips_the_sweep_while_a_backup_holds_a_lock_and_refuses_a_lost_catalog(
-    keyring,
-) -> None:
+def test_prune_waits_for_running_backups_and_rebuilds_a_lost_catalog(keyring) -> None:
     dest = MemoryDestination()
     repo = Repository(dest, "demo")
     result = run_backup(DictSnapshot(state()), [dest], keyring, OPTIONS)
     now = dt.datetime.now(dt.UTC)
     repo.write_lock("running", now)
     assert "running" in prune(repo, {}, now).sweep_skipped
-    assert prune(repo, {}, now + dt.timedelta(days=1)).swept  # stale lock of a killed run
+    later = now + dt.timedelta(days=1)  # the lock of a killed run has gone stale
+    assert prune(repo, {}, later).swept
+    dest.delete("catalog.json")  # lost (or overwritten by a concurrent writer)
+    report = prune(repo, {}, later)
+    assert report.kept == [result.backup_id]  # rebuilt from the commit markers
+    assert [e.backup_id for e in repo.load_catalog().entries] == [result.backup_id]
+    assert verify_integrity(repo, result.backup_id, keyring).ok
     dest.delete("catalog.json")
-    report = prune(repo, {}, now)
+    dest.delete(f"backups/{result.backup_id}/committed")  # nothing left to rebuild from
+    report = prune(repo, {}, later)
     assert not report.swept and "catalog" in report.sweep_skipped
     assert f"backups/{result.backup_id}/manifest.json" in dest.objects
+
+
+def test_uncommitted_manifests_are_removed_only_when_old(keyring) -> None:
+    dest = MemoryDestination()
+    repo = Repository(dest, "demo")
+    good = run_backup(DictSnapshot(state()), [dest], keyring, OPTIONS)
+    options = BackupOptions(**{**OPTIONS.__dict__, "min_successful": 2})
+    failed = run_backup(DictSnapshot(state()), [dest, DownDestination()], keyring, options)
+    assert not failed.succeeded
+    orphan = f"backups/{failed.backup_id}/manifest.json"
+    assert orphan in dest.objects
+    now = dt.datetime.now(dt.UTC)
+    first = prune(repo, {}, now)
+    assert first.deleted_manifests == [] and first.deleted_objects > 0  # its data is unreferenced
+    report = prune(repo, {}, now + dt.timedelta(days=1))
+    assert report.deleted_manifests == [failed.backup_id] and orphan not in dest.objects
+    assert verify_integrity(repo, good.backup_id, keyring).ok
 
 
 def test_prune_dry_run_changes_nothing(keyring) -> None:
