@@ -48,6 +48,16 @@ if degraded ~= nil and degraded.status == "True" then
   return hs
 end
 
+-- BackupPolicy: a failed last backup or validation means the data is not protected.
+for _, kind in ipairs({"LastBackupSucceeded", "LastValidationSucceeded"}) do
+  local outcome = condition(conditions, kind)
+  if outcome ~= nil and outcome.status == "False" then
+    hs.status = "Degraded"
+    hs.message = describe(outcome, kind .. " is False")
+    return hs
+  end
+end
+
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
   hs.message = "spec.suspend is true"

@@ -92,6 +92,27 @@ CASES = {
         {"observedGeneration": 2},
         ("Progressing", "Waiting for the Ready condition"),
     ),
+    "ready but the last backup failed": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "Ready"),
+                condition("LastBackupSucceeded", "False", "BackupFailed", "s3: access denied"),
+            ],
+        },
+        ("Degraded", "s3: access denied"),
+    ),
+    "ready and the last validation failed": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "Ready"),
+                condition("LastBackupSucceeded", "True", "BackupSucceeded"),
+                condition("LastValidationSucceeded", "False", "ValidationFailed"),
+            ],
+        },
+        ("Degraded", "ValidationFailed"),
+    ),
     "ready unknown": (
         {"observedGeneration": 2, "conditions": [condition("Ready", "Unknown", "Starting")]},
         ("Progressing", "Starting"),
