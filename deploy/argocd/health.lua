@@ -1,7 +1,7 @@
 -- Argo CD health check for the ragflow.operator.dev kinds (RagFlowCluster, BackupPolicy,
 -- AlertPolicy). All three report Kubernetes-style status: observedGeneration plus conditions
 -- (Ready summary, Progressing, Degraded). Installed once per kind by argocd-cm-health.yaml;
--- tested by tests/unit/delivery/test_argocd_health.py against sample statuses.
+-- tested by tests/unit/delivery/test_argocd_health_lua.py against sample statuses.
 local hs = {}
 
 local function condition(conditions, wanted)
