@@ -18,7 +18,7 @@ from typing import Any
 
 from pymilvus import MilvusException
 
-from ragruntime.errors import InvalidArgument, RuntimeServiceError, StoreUnavailable
+from ragruntime.errors import InvalidArgument, NotFound, RuntimeServiceError, StoreUnavailable
 from ragruntime.models import Chunk
 from ragruntime.retrieval.hybrid import Candidate, fuse, highlight
 from ragruntime.runtime import Runtime
@@ -80,9 +80,10 @@ def retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
 
 def _retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
     request.validate()
-    for dataset_id in request.dataset_ids:
-        runtime.metadata.get_dataset(dataset_id)  # NotFound for an unknown dataset
     versions = runtime.metadata.dataset_versions(request.dataset_ids)
+    for dataset_id in request.dataset_ids:
+        if dataset_id not in versions:
+            raise NotFound(f"You don't own the dataset {dataset_id}.")
     key = cache_key(asdict(request), versions)
     cached = runtime.cache.get(key)
     if cached is not None:

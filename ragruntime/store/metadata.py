@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from ragruntime.errors import DataError, NotFound, StoreUnavailable
 from ragruntime.models import DEFAULT_PARSER_CONFIG, Dataset, Document, NewDocument, RunStatus
 from ragruntime.store.database import create_engine, now_ms
+from ragruntime.store.rows import dataset_from_row as _dataset
+from ragruntime.store.rows import document_from_row as _document
 from ragruntime.store.schema import datasets, documents, tasks
 
 DATASET_ORDER = {"create_time": datasets.c.created_at_ms, "update_time": datasets.c.updated_at_ms}
@@ -401,47 +403,3 @@ def _bump(conn: sa.Connection, dataset_id: str) -> None:
 def bump_dataset_version(conn: sa.Connection, dataset_id: str) -> None:
     """Shared with ``ragruntime.store.queue`` so a finished task invalidates the cache."""
     _bump(conn, dataset_id)
-
-
-def _dataset(row: Any) -> Dataset:
-    return Dataset(
-        id=row["id"],
-        name=row["name"],
-        description=row["description"],
-        avatar=row["avatar"],
-        embedding_model=row["embedding_model"],
-        permission=row["permission"],
-        chunk_method=row["chunk_method"],
-        parser_config=dict(row["parser_config"] or {}),
-        created_at_ms=int(row["created_at_ms"]),
-        updated_at_ms=int(row["updated_at_ms"]),
-        version=int(row["version"]),
-        pagerank=int(row["pagerank"] or 0),
-        document_count=int(row["document_count"] or 0),
-        chunk_count=int(row["chunk_count"] or 0),
-        token_num=int(row["token_num"] or 0),
-    )
-
-
-def _document(row: Any) -> Document:
-    return Document(
-        id=row["id"],
-        dataset_id=row["dataset_id"],
-        name=row["name"],
-        size=int(row["size"]),
-        suffix=row["suffix"],
-        file_key=row["file_key"],
-        run=RunStatus(row["run"]),
-        progress=float(row["progress"]),
-        progress_msg=row["progress_msg"] or "",
-        chunk_count=int(row["chunk_count"]),
-        token_count=int(row["token_count"]),
-        active_generation=row["active_generation"],
-        process_begin_at_ms=row["process_begin_at_ms"],
-        process_duration=float(row["process_duration"] or 0.0),
-        created_at_ms=int(row["created_at_ms"]),
-        updated_at_ms=int(row["updated_at_ms"]),
-        chunk_method=row["chunk_method"],
-        parser_config=dict(row["parser_config"] or {}),
-        meta_fields=dict(row["meta_fields"] or {}),
-    )
