@@ -349,3 +349,13 @@ def test_deployment_args_are_accepted_by_the_operator_cli(
     else:
         assert parsed.all_namespaces and not parsed.namespace
     assert parsed.metrics_port == (None if value_set == "metrics-off" else 9090)
+
+
+@pytest.mark.parametrize("minor", [*SUPPORTED_KUBERNETES_MINORS, "1.29"])
+def test_chart_kube_version_constraint_matches_the_supported_minors(helm: Path, minor: str) -> None:
+    args = ["template", "rfo", str(CHART_DIR), "--kube-version", f"v{minor}.0"]
+    result = run_helm(helm, args)
+    if minor in SUPPORTED_KUBERNETES_MINORS:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0 and "kubeVersion" in result.stderr
