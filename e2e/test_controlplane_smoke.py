@@ -307,3 +307,26 @@ def test_statefulset_claims_are_provisioned_bound_and_its_pods_run(
     claims = cluster.kubectl_json("get", "pvc", "-n", namespace)["items"]
     assert sorted(claim["metadata"]["name"] for claim in claims) == ["data-db-0", "data-db-1"]
     assert {claim["status"]["phase"] for claim in claims} == {"Bound"}
+
+
+def test_job_pods_succeed_and_the_job_completes(cluster: Cluster, namespace: str) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "once"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "once", "image": "example.invalid/job:1"}],
+                }
+            },
+        },
+    }
+    apply(cluster, namespace, job)
+    cluster.kubectl(
+        "wait", "-n", namespace, "job/once", "--for=condition=Complete", "--timeout=60s"
+    )
+    status = cluster.kubectl_json("get", "job", "once", "-n", namespace)["status"]
+    assert status["succeeded"] == 1

@@ -40,12 +40,18 @@ def test_go_module_pins_the_kubernetes_version_the_launcher_expects() -> None:
     assert {version for _, version in staging} == {f"v0.{minor}"}
 
 
+def test_etcd_module_pins_the_etcd_version_the_launcher_expects() -> None:
+    go_mod = (REPO / "e2e/controlplane/etcd/go.mod").read_text()
+    assert f"require go.etcd.io/etcd/server/v3 {assets.ETCD_VERSION}\n" in go_mod
+
+
 def test_cache_folders_are_keyed_by_version_under_ragflow_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAGFLOW_CACHE", str(tmp_path))
     assert assets.kubernetes_bin_dir() == tmp_path / "controlplane" / "k8s-v1.34.4"
     assert assets.kwok_bin_dir() == tmp_path / "controlplane" / "kwok-v0.7.0"
+    assert assets.etcd_bin_dir() == tmp_path / "controlplane" / "etcd-v3.6.4"
 
 
 def test_missing_binaries_are_listed_with_what_to_run(

