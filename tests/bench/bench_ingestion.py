@@ -20,6 +20,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from ragruntime.ingest.embedding import Embedder
 from tests.bench import cranfield, harness
 from tests.fixtures.services import start_runtime
@@ -30,6 +32,7 @@ UPLOAD_BATCH = 100
 BATCH_SIZE = 64  # RAGFLOW_EMBEDDING_BATCH_SIZE default, set explicitly on both sides
 MODEL = "all-MiniLM-L6-v2"
 API_KEY = "bench-key"
+TIMEOUT_S = 1800  # the suite default (600 s) is too short on a shared 2-core machine
 
 
 def _encode_seconds(embedder: Embedder, batches: list[list[str]]) -> float:
@@ -39,6 +42,7 @@ def _encode_seconds(embedder: Embedder, batches: list[list[str]]) -> float:
     return time.perf_counter() - started
 
 
+@pytest.mark.timeout(TIMEOUT_S)
 def test_ingestion_throughput_against_bare_encode(tmp_path: Path) -> None:
     corpus = cranfield.load_documents(cranfield.cranfield_dir())
     sample = random.Random(SAMPLE_SEED).sample(corpus, DOCUMENTS)

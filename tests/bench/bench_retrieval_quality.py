@@ -8,13 +8,14 @@ Milvus Lite). The 150 dev queries are then answered by the runtime's own retriev
 
 - dense only: ``retrieve`` with ``vector_similarity_weight=1`` (rank = cosine);
 - BM25 only: the vector store's Milvus full-text (BM25) search, ``VectorStore.text_search``;
-- keyword only: ``retrieve`` with ``vector_similarity_weight=0`` (RAGFlow's term similarity);
-- hybrid: ``fusion="rrf"`` (headline; k=60) and the RAGFlow default weighted fusion (w=0.3),
+- hybrid: ``fusion="rrf"`` (headline; k=60) and the RAGFlow default weighted fusion (w=0.3).
 
-plus a sweep of the weight. Baselines, computed in the same run over the same chunk texts:
-bm25s (k1=1.5, b=0.75, English stop words) and brute-force numpy cosine over the very vectors
-the runtime stored (read back from Milvus). Rankings of chunks are collapsed to documents
-(first occurrence). Metrics: nDCG@10 (gain = 5 - grade), recall@100, MRR (see cranfield.py).
+Milvus Lite 3.x searches are slow on a shared 2-core machine (about a second per query here),
+so the run keeps to these modes (no weight sweep). Baselines, computed in the same run over the
+same chunk texts: bm25s (k1=1.5, b=0.75, English stop words) and brute-force numpy cosine
+over the very vectors the runtime stored (read back from Milvus). Rankings of chunks are
+collapsed to documents (first occurrence). Metrics: nDCG@10 (gain = 5 - grade), recall@100,
+MRR (see cranfield.py).
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ragruntime.retrieval.search import RetrievalRequest, retrieve
 from ragruntime.runtime import Runtime
 from tests.bench import baselines, cranfield, harness, runtime_driver
 
 DEPTH = 100
-SWEEP_WEIGHTS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+DEFAULT_WEIGHTED = "runtime hybrid (weighted, default w=0.3)"
+TIMEOUT_S = 3600  # ingestion + 750 retrievals; the suite default (600 s) is far too short
 HEADLINE = "runtime hybrid (fusion=rrf, k=60)"
 
 Ranker = Callable[[cranfield.CranfieldQuery], list[str]]
@@ -105,9 +108,13 @@ def _baseline_runs(
     }
 
 
+@pytest.mark.timeout(TIMEOUT_S)
 def test_retrieval_quality_on_cranfield_dev_split(tmp_path: Path) -> None:
     directory = cranfield.cranfield_dir()
-    documents = cranfield.load_documents(directory)
+    collection = cranfield.load_documents(directory)
+    # Two records (471, 995) have neither title nor abstract: the runtime rightly refuses an
+    # empty file, so they are left out for every system alike (995 stays judged: a miss for all).
+    documents = [document for document in collection if document.text]
     qrels = cranfield.load_dev_qrels(directory)
     queries = [query for query in cranfield.load_queries(directory) if query.position in qrels]
     runtime = runtime_driver.open_bench_runtime(tmp_path / "runtime")
@@ -123,21 +130,10 @@ def test_retrieval_quality_on_cranfield_dev_split(tmp_path: Path) -> None:
                 runtime, dataset_id, vector_similarity_weight=1.0
             ),
             "runtime BM25 only (Milvus full-text)": _text_search_ranker(runtime, dataset_id),
-            "runtime keyword only (weight=0.0)": _retrieve_ranker(
-                runtime, dataset_id, vector_similarity_weight=0.0
-            ),
             HEADLINE: _retrieve_ranker(runtime, dataset_id, fusion="rrf"),
-            "runtime hybrid (weighted, default w=0.3)": _retrieve_ranker(runtime, dataset_id),
+            DEFAULT_WEIGHTED: _retrieve_ranker(runtime, dataset_id),
         }
         results = {name: _evaluate(rank, queries, qrels) for name, rank in systems.items()}
-        sweep = {
-            weight: _evaluate(
-                _retrieve_ranker(runtime, dataset_id, vector_similarity_weight=weight),
-                queries,
-                qrels,
-            )[0]
-            for weight in SWEEP_WEIGHTS
-        }
         baseline_scores = {
             name: cranfield.evaluate_run(run, qrels)
             for name, run in _baseline_runs(runtime, dataset_id, queries).items()
@@ -155,7 +151,8 @@ def test_retrieval_quality_on_cranfield_dev_split(tmp_path: Path) -> None:
     harness.print_report(
         "Retrieval quality, Cranfield dev split",
         {
-            "collection": f"{len(documents)} documents ({directory}), "
+            "collection": f"{len(documents)} of {len(collection)} documents ({directory}; "
+            "471 and 995 are empty), "
             f"{len(queries)} dev queries, {sum(len(g) for g in qrels.values())} judgements",
             "ingestion": f"{ingest.chunk_count} chunks, default parser_config "
             f"(chunk_token_num=512, delimiter='\\n'), {ingest.seconds:.1f} s",
@@ -167,13 +164,6 @@ def test_retrieval_quality_on_cranfield_dev_split(tmp_path: Path) -> None:
         ["system", "nDCG@10", "recall@100", "MRR", "ms/query"],
         rows,
     )
-    harness.print_report(
-        "Weighted fusion sweep (information only; the headline does not use it)",
-        {"similarity": "w * cosine + (1 - w) * term similarity"},
-        ["vector_similarity_weight", "nDCG@10", "recall@100", "MRR"],
-        [[weight, s.ndcg_at_10, s.recall_at_100, s.mrr] for weight, s in sweep.items()],
-    )
-
     assert all(s.queries == len(queries) for s, _seconds in results.values())
     best_baseline = max(s.ndcg_at_10 for s in baseline_scores.values())
     headline = results[HEADLINE][0]
