@@ -252,3 +252,52 @@ def test_deleting_the_cluster_garbage_collects_every_child(cluster, namespace, o
         lambda: children(cluster, namespace) == [] or None,
         timeout=60,
     )
+
+
+BACKUP_POLICY = """
+apiVersion: ragflow.operator.dev/v1alpha1
+kind: BackupPolicy
+metadata: {name: nightly, namespace: %s}
+spec:
+  clusterRef: {name: source}
+  suspend: true
+  schedules:
+    - {name: daily, schedule: "0 2 * * *", type: full, retention: {maxAge: 30d}}
+  destinations:
+    - name: primary
+      s3: {bucket: rag-backups, region: eu-west-1, credentialsSecret: {name: backup-s3}}
+  encryption: {keySecret: {name: backup-keys, key: keyring}}
+"""
+
+
+def test_restore_from_backup_runs_before_the_runtime_starts(cluster, namespace, operator):
+    create_volumes(cluster, namespace)
+    spec = {"restoreFrom": {"backupPolicy": "nightly", "latest": True}}
+    assert apply_cluster(cluster, namespace, spec).returncode == 0
+
+    def reason():
+        ready = condition(get_json(cluster, "rfc", "docs", "-n", namespace), "Ready")
+        return ready.get("reason")
+
+    wait_for("Ready=False/MissingBackupPolicy", lambda: reason() == "MissingBackupPolicy")
+    assert children(cluster, namespace) == []
+    create_secret(cluster, namespace, "backup-keys", keyring="a2V5")
+    create_secret(cluster, namespace, "backup-s3", access_key_id="a", secret_access_key="b")
+    cluster.kubectl("apply", "-f", "-", stdin=BACKUP_POLICY % namespace)
+    # The restore Job runs once the managed dependencies are ready, before any Deployment.
+    job = wait_for("restore Job", lambda: get_json(cluster, "job", "docs-restore", "-n", namespace))
+    args = " ".join(job["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert "restore --backup-id latest" in args
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "RagFlowCluster"
+    # kwok completes Job pods: then the API and workers start and the cluster becomes Ready.
+    rfc = wait_ready(cluster, namespace, "docs", timeout=120)
+    restored = condition(rfc, "Restored")
+    assert (restored["status"], restored["reason"]) == ("True", "RestoreSucceeded")
+    api = get_json(cluster, "deployment", "docs-api", "-n", namespace)
+    completed = job_completion_time(cluster, namespace)
+    assert api["metadata"]["creationTimestamp"] >= completed
+
+
+def job_completion_time(cluster: Cluster, namespace: str) -> str:
+    job = get_json(cluster, "job", "docs-restore", "-n", namespace)
+    return str(job["status"]["completionTime"])

@@ -29,6 +29,19 @@ DEPENDENCY_CONDITIONS = {
 
 
 @dataclass(frozen=True)
+class RestoreProgress:
+    """Where a `spec.restoreFrom` bootstrap stands (handlers/cluster_restore.py)."""
+
+    #: "waiting" (dependencies not ready), "running" (restore Job) or "succeeded".
+    state: str
+    message: str
+
+    @property
+    def pending(self) -> bool:
+        return self.state != "succeeded"
+
+
+@dataclass(frozen=True)
 class ClusterFacts:
     api: WorkloadFacts
     worker: WorkloadFacts
@@ -64,6 +77,7 @@ def summarise(
     current: Mapping[str, Any],
     skipped: list[str],
     now: datetime,
+    restore: RestoreProgress | None = None,
 ) -> Json:
     """The full status the operator wants, keeping transition times of unchanged conditions."""
     status, conds = _base(model, current)
@@ -114,7 +128,16 @@ def summarise(
 
     ready = deps_ready and all(w.is_ready for w in all_workloads)
     notes = ("; " + "; ".join(skipped)) if skipped else ""
-    if ready:
+    if restore is not None:
+        reasons = {"waiting": "WaitingForDependencies", "running": "Restoring"}
+        if restore.pending:
+            put("Restored", FALSE, reasons[restore.state], restore.message)
+        else:
+            put("Restored", TRUE, "RestoreSucceeded", restore.message)
+    if restore is not None and restore.pending:
+        put("Ready", FALSE, "Restoring", restore.message + notes)
+        phase = "Provisioning"
+    elif ready:
         put("Ready", TRUE, "AllComponentsReady", f"serving at {model.endpoint()}{notes}")
         phase = "Running"
     else:

@@ -65,18 +65,27 @@ def skipped_children(model: ClusterModel, capabilities: Capabilities) -> list[st
     return skipped
 
 
-def build_cluster_children(ctx: BuildContext) -> BuildResult:
-    """All children of one RagFlowCluster in apply order (config and secrets first)."""
+def build_cluster_children(ctx: BuildContext, *, hold_runtime: bool = False) -> BuildResult:
+    """All children of one RagFlowCluster in apply order (config and secrets first).
+
+    `hold_runtime=True` (a restore from backup is pending) leaves out the API/worker
+    Deployments and what scales them: nothing may write to the stores before the restore.
+    """
     model = ctx.model
+    runtime_parts: list[Manifest] = []
+    if not hold_runtime:
+        runtime_parts = [
+            runtime.build_deployment(ctx, names.COMPONENT_API),
+            runtime.build_deployment(ctx, names.COMPONENT_WORKER),
+            *autoscaling.build_hpa(ctx),
+        ]
     manifests: list[Manifest] = [
         runtime.build_config_map(ctx),
         runtime.build_api_key_secret(ctx),
         *dependencies.build_dependencies(ctx),
         runtime.build_service(ctx, names.COMPONENT_API),
         runtime.build_service(ctx, names.COMPONENT_WORKER),
-        runtime.build_deployment(ctx, names.COMPONENT_API),
-        runtime.build_deployment(ctx, names.COMPONENT_WORKER),
-        *autoscaling.build_hpa(ctx),
+        *runtime_parts,
         *autoscaling.build_pdb(ctx),
     ]
     if model.section("networkPolicy").get("enabled", True):
@@ -84,6 +93,6 @@ def build_cluster_children(ctx: BuildContext) -> BuildResult:
     manifests += networking.build_ingress(ctx)
     if wants_service_monitor(model) and ctx.capabilities.service_monitor:
         manifests.append(monitoring.build_service_monitor(ctx))
-    if model.vpa_enabled and ctx.capabilities.vertical_pod_autoscaler:
+    if model.vpa_enabled and ctx.capabilities.vertical_pod_autoscaler and not hold_runtime:
         manifests += autoscaling.build_vpas(ctx)
     return BuildResult(manifests=manifests, skipped=skipped_children(model, ctx.capabilities))

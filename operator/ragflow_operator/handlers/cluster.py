@@ -4,7 +4,8 @@
   checks references, builds every child, applies only what changed (apply.py), removes
   switched-off children, and writes the status only when it changed.
 - Deployment/StatefulSet events of our children refresh the owner's status (fast Ready), and a
-  deleted child triggers a full reconcile (repair).
+  deleted child triggers a full reconcile (repair); while a restore from backup is pending
+  (handlers/cluster_restore.py) every child event, the restore Job's included, reconciles.
 Errors the user must fix (missing Secret, invalid combination) set Ready=False with a specific
 reason, create nothing, and are retried by the timer, so the cluster recovers by itself.
 """
@@ -29,6 +30,7 @@ from ragflow_operator.builders.cluster import (
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.dependencies import generated_secret_keys
 from ragflow_operator.capabilities import Capabilities
+from ragflow_operator.handlers.cluster_restore import plan_restore
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
@@ -72,11 +74,6 @@ def check_references(client: KubeClient, model: ClusterModel) -> None:
                 f"Secret {model.api_key.name} has no key {model.api_key.key}",
                 reason="MissingSecretKey",
             )
-    if model.spec.get("restoreFrom"):
-        raise errors.InvalidSpec(
-            "spec.restoreFrom is not supported by this operator version yet",
-            reason="RestoreUnsupported",
-        )
 
 
 def _random_values(keys: Mapping[str, list[str]]) -> dict[str, dict[str, str]]:
@@ -175,15 +172,18 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
         try:
             model = ClusterModel.from_body(dict(body))
             check_references(client, model)
+            restore = plan_restore(client, model, current)
             ctx = BuildContext(
                 model=model,
                 capabilities=capabilities,
                 generated=_random_values(generated_secret_keys(BuildContext(model=model))),
             )
-            built = build_cluster_children(ctx)
+            hold = restore is not None and restore.progress.pending
+            built = build_cluster_children(ctx, hold_runtime=hold)
+            extra = restore.manifests if restore is not None else []
             result = apply_children(
                 client,
-                built.manifests,
+                [*built.manifests, *extra],
                 namespace=model.namespace,
                 owner_uid=model.uid,
                 selector=names.instance_labels(model.name),
@@ -216,7 +216,12 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
                 dict(body), type="Normal", reason="ChildrenChanged", message="; ".join(parts)[:1000]
             )
         status = cluster_status.summarise(
-            model, _facts(model, result.live), current=current, skipped=built.skipped, now=now
+            model,
+            _facts(model, result.live),
+            current=current,
+            skipped=built.skipped,
+            now=now,
+            restore=restore.progress if restore is not None else None,
         )
         _write_status(client, body, current, status)
 
@@ -227,7 +232,10 @@ def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Ca
     with _lock(meta["namespace"], meta["name"]):
         current = _current_status(body)
         ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
-        if current.get("phase") == "Failed" or ready.get("reason") == "ChildRejected":
+        if current.get("phase") == "Failed" or ready.get("reason") in (
+            "ChildRejected",
+            "Restoring",
+        ):
             return  # an error status stays until the next full reconcile
         try:
             model = ClusterModel.from_body(dict(body))
@@ -275,6 +283,14 @@ def _owner_name(body: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _restore_pending(cluster: Mapping[str, Any]) -> bool:
+    """A restore from backup has not finished: every child event drives the full reconcile."""
+    restored = conditions.is_true(
+        list((cluster.get("status") or {}).get("conditions") or []), "Restored"
+    )
+    return bool((cluster.get("spec") or {}).get("restoreFrom")) and not restored
+
+
 def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A Deployment/StatefulSet of ours changed: refresh the owner (repair if deleted)."""
     owner = _owner_name(body)
@@ -286,13 +302,13 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
         cluster = client.get(cluster_ref(namespace, owner))
         if cluster is None or cluster["metadata"].get("deletionTimestamp"):
             return
-        if event.get("type") == "DELETED":
+        if event.get("type") == "DELETED" or _restore_pending(cluster):
             reconcile(cluster, client, memo.capabilities)
-        else:
+        elif body.get("kind") != "Job":
             refresh_status(cluster, client, memo.capabilities)
     except errors.ApiError as err:
         kopf.warn(dict(body), reason="StatusRefreshFailed", message=str(err)[:500])
 
 
-for _plural in ("deployments", "statefulsets"):
-    kopf.on.event("apps", "v1", _plural, labels=CHILD_LABELS)(on_child_event)
+for _group, _plural in (("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs")):
+    kopf.on.event(_group, "v1", _plural, labels=CHILD_LABELS)(on_child_event)

@@ -87,3 +87,23 @@ def test_pdb_follows_its_toggle():
     assert "PodDisruptionBudget/docs-api" not in kinds(
         build({"podDisruptionBudget": {"enabled": False}})
     )
+
+
+def test_a_pending_restore_holds_back_the_runtime_and_what_scales_it():
+    from cluster_helpers import cluster_body
+    from ragflow_operator.builders.cluster import build_cluster_children
+    from ragflow_operator.builders.context import BuildContext
+    from ragflow_operator.model.cluster import ClusterModel
+
+    spec = {"autoscaling": {"enabled": True}, "verticalAutoscaling": {"enabled": True}}
+    ctx = BuildContext(ClusterModel.from_body(cluster_body(spec)), Capabilities.all_enabled())
+    held = [
+        f"{m['kind']}/{m['metadata']['name']}"
+        for m in build_cluster_children(ctx, hold_runtime=True).manifests
+    ]
+    assert not [
+        k
+        for k in held
+        if k.startswith(("Deployment/", "HorizontalPodAutoscaler/", "VerticalPodAutoscaler/"))
+    ]
+    assert "StatefulSet/docs-postgres" in held and "Service/docs-api" in held

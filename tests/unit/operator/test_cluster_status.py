@@ -110,3 +110,33 @@ def test_failure_status_names_the_reason():
     ready = cond(status, "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "MissingSecret")
     assert status["phase"] == "Failed"
+
+
+def test_pending_restore_keeps_ready_false_with_the_restore_reason():
+    model = ClusterModel.from_body(cluster_body())
+    facts = cluster_status.ClusterFacts(
+        api=MISSING,
+        worker=MISSING,
+        dependencies={"postgres": READY, "redis": READY, "milvus": READY},
+    )
+    progress = cluster_status.RestoreProgress("running", "restore Job running: backup latest")
+    status = cluster_status.summarise(
+        model, facts, current={}, skipped=[], now=NOW, restore=progress
+    )
+    assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == (
+        "False",
+        "Restoring",
+    )
+    assert cond(status, "Restored")["reason"] == "Restoring"
+    done = cluster_status.RestoreProgress("succeeded", "restored backup latest")
+    facts = cluster_status.ClusterFacts(
+        api=READY, worker=READY, dependencies={"postgres": READY, "redis": READY, "milvus": READY}
+    )
+    status = cluster_status.summarise(
+        model, facts, current=status, skipped=[], now=NOW, restore=done
+    )
+    assert cond(status, "Restored")["status"] == "True"
+    assert cond(status, "Ready")["status"] == "True"
+    # later reconciles pass no restore progress: the Restored condition stays as it was
+    later = cluster_status.summarise(model, facts, current=status, skipped=[], now=NOW)
+    assert cond(later, "Restored") == cond(status, "Restored")
