@@ -34,10 +34,6 @@ VALUE_SETS = {
     "metrics-off": ["metrics.enabled=false"],
 }
 
-CREATE_ONCE_KINDS = {"Job"}
-"""Kinds the operator creates once and never changes or deletes (on-demand backup Jobs)."""
-CREATE_ONCE_VERBS = {"get", "list", "create"}
-
 OWN_KINDS = {"RagFlowCluster", "BackupPolicy", "AlertPolicy"}
 
 APPLY_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
@@ -61,6 +57,14 @@ CHILD_KIND_RESOURCES = {
     "VerticalPodAutoscaler": ("autoscaling.k8s.io", "verticalpodautoscalers"),
 }
 """Every kind the operator may render, and the RBAC resource that must cover it."""
+
+
+def removable_child_kinds() -> set[tuple[str, str]]:
+    """(apiVersion, kind) the handlers may delete when a feature is switched off."""
+    from ragflow_operator.builders.cluster import CLUSTER_CHILD_KINDS
+    from ragflow_operator.handlers import alert_policy, backup_policy
+
+    return {*CLUSTER_CHILD_KINDS, *alert_policy.REMOVABLE_KINDS, *backup_policy.REMOVABLE_KINDS}
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -280,9 +284,11 @@ def test_cluster_role_grants_apply_verbs_on_every_child_kind_the_operator_render
     rendered_kinds -= OWN_KINDS  # our custom resources appear only as ownerReferences
     unknown = rendered_kinds - CHILD_KIND_RESOURCES.keys()
     assert not unknown, f"templates render kinds the chart's RBAC does not know: {unknown}"
+    removable = {kind for _, kind in removable_child_kinds()}
+    assert removable <= rendered_kinds | {"ServiceMonitor", "VerticalPodAutoscaler"}
     for kind in sorted(rendered_kinds):
         group, resource = CHILD_KIND_RESOURCES[kind]
-        needed = CREATE_ONCE_VERBS if kind in CREATE_ONCE_KINDS else APPLY_VERBS - {"watch"}
+        needed = {"get", "list", "create", "patch"} | ({"delete"} if kind in removable else set())
         missing = needed - granted_verbs(cluster_role, group, resource)
         assert not missing, f"ClusterRole lacks {missing} on {resource} ({kind})"
 
@@ -302,7 +308,11 @@ def test_cluster_role_has_no_wildcards_and_no_verbs_the_operator_never_uses(
     assert granted_verbs(cluster_role, "", "secrets") == APPLY_VERBS - {"watch"}
     assert granted_verbs(cluster_role, "apps", "deployments") == APPLY_VERBS
     assert granted_verbs(cluster_role, "", "pods") == {"list"}, "pods: read termination messages"
-    assert granted_verbs(cluster_role, "batch", "jobs") == {"get", "list", "watch", "create"}
+    jobs = granted_verbs(cluster_role, "batch", "jobs")
+    assert jobs == {"get", "list", "watch", "create", "patch"}, "Jobs are never deleted (TTL)"
+    for _, kind in removable_child_kinds():
+        group, resource = CHILD_KIND_RESOURCES[kind]
+        assert "delete" in granted_verbs(cluster_role, group, resource), kind
     assert granted_verbs(cluster_role, "events.k8s.io", "events") == set()
 
 
