@@ -51,11 +51,10 @@ RBAC_KINDS = {"ServiceAccount", "ClusterRole", "RoleBinding", "ClusterRoleBindin
 
 @dataclass(frozen=True)
 class SampleCase:
-    """One sample custom resource and the spec change that exercises its update path."""
+    """One kind, its plural, and the spec change that exercises its update path."""
 
     kind: str
     plural: str
-    file: str
     update: dict[str, Any]
 
 
@@ -64,16 +63,14 @@ CASES = (
     SampleCase(
         "RagFlowCluster",
         "ragflowclusters",
-        "ragflowcluster-minimal.yaml",
         {"spec": {"networkPolicy": {"enabled": False}, "workers": {"replicas": 2}}},
     ),
     SampleCase(
         "AlertPolicy",
         "alertpolicies",
-        "alertpolicy.yaml",
         {"spec": {"rules": {"highMemory": {"enabled": False}}, "dashboard": {"enabled": False}}},
     ),
-    SampleCase("BackupPolicy", "backuppolicies", "backuppolicy.yaml", {"spec": {"suspend": True}}),
+    SampleCase("BackupPolicy", "backuppolicies", {"spec": {"suspend": True}}),
 )
 
 
@@ -268,11 +265,16 @@ def probe(url: str, running: RunningOperator) -> bool:
 
 
 def load_sample(case: SampleCase) -> dict[str, Any]:
-    path = SAMPLES / case.file
-    assert path.is_file(), f"sample {path} is missing"
-    (document,) = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == case.kind]
-    document["metadata"].pop("namespace", None)
-    return dict(document)
+    """The first sample of the case's kind that does not pin a namespace (samples/*.yaml)."""
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if (
+                document
+                and document["kind"] == case.kind
+                and "namespace" not in document["metadata"]
+            ):
+                return dict(document)
+    raise AssertionError(f"samples/ holds no namespace-free {case.kind}")
 
 
 #: Keys a Secret referenced by name only must hold (backup destination credentials).
