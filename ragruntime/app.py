@@ -1,13 +1,16 @@
 """``create_app(settings)``: the FastAPI application and its lifespan.
 
-The lifespan opens the runtime (stores + embedding model, in a thread so the event loop stays
-free), starts the ingestion worker when the role includes it, and on shutdown stops the worker
-(it finishes or returns its task) before closing the stores. Nothing happens at import time.
-``/health`` answers while the model loads; ``/ready`` only once everything is open.
+The lifespan opens the runtime in the background (stores + embedding model, in threads so the
+event loop stays free; retried while dependencies are unreachable), starts the ingestion worker
+when the role includes it, and on shutdown stops the worker (it finishes or returns its task)
+before closing the stores. Nothing happens at import time. ``/health`` answers at once;
+``/ready`` and the API only once everything is open (503 before).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -86,28 +89,93 @@ def resolve_api_key(settings: Settings) -> str:
     return key
 
 
+OPEN_RETRY_DELAYS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0)  # seconds between attempts; the last repeats
+
+
+class Lifecycle:
+    """Opens the runtime in the background, retrying while its dependencies come up.
+
+    The HTTP server answers from the first second (``/health`` 200, ``/ready`` 503, API 503),
+    so a pod that starts before PostgreSQL or Milvus waits instead of crash-looping. Once open,
+    the worker starts (if the role has one). ``close`` stops the worker first (it finishes or
+    returns its task), then closes the stores.
+    """
+
+    def __init__(
+        self, app: FastAPI, settings: Settings, embedder: Embedder | None, metrics: RuntimeMetrics
+    ) -> None:
+        self.app, self.settings, self.embedder, self.metrics = app, settings, embedder, metrics
+        self.worker: Worker | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._open())
+
+    async def _retry_wait(self, attempt: int, what: str, exc: Exception) -> None:
+        delay = OPEN_RETRY_DELAYS[min(attempt, len(OPEN_RETRY_DELAYS) - 1)]
+        # The exception type only: driver messages can carry hosts or credentials.
+        log.warning(
+            f"{what} failed; retrying", extra={"error": type(exc).__name__, "retry_in_s": delay}
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _open(self) -> None:
+        settings, attempt = self.settings, 0
+        while self.embedder is None and not self._stopping.is_set():
+            try:
+                self.embedder = await run_in_threadpool(
+                    Embedder.load,
+                    settings.embedding_model,
+                    settings.embedding_device,
+                    settings.embedding_batch_size,
+                )
+            except Exception as exc:  # any failure: report and retry, the probes say why
+                await self._retry_wait(attempt, "loading the embedding model", exc)
+                attempt += 1
+        while not self._stopping.is_set():
+            try:
+                runtime = await run_in_threadpool(
+                    open_runtime, settings, embedder=self.embedder, metrics=self.metrics
+                )
+                break
+            except Exception as exc:  # a dependency not reachable yet: wait for it
+                await self._retry_wait(attempt, "opening the stores", exc)
+                attempt += 1
+        else:
+            return
+        if settings.runs_worker:
+            self.worker = Worker(runtime, settings.worker_threads)
+            self.worker.start()
+        self.app.state.runtime = runtime
+        log.info("ragruntime ready", extra={"role": settings.role.value})
+
+    async def close(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+        if self.worker is not None:
+            await run_in_threadpool(self.worker.stop, self.settings.shutdown_grace_seconds)
+        runtime = self.app.state.runtime
+        self.app.state.runtime = None
+        if runtime is not None:
+            await run_in_threadpool(runtime.close)
+        log.info("ragruntime stopped")
+
+
 def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastAPI:
     """Build the app for ``settings.role``; ``embedder`` lets tests share one loaded model."""
     metrics = RuntimeMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await run_in_threadpool(
-            open_runtime, settings, embedder=embedder, metrics=metrics
-        )
-        worker = Worker(runtime, settings.worker_threads) if settings.runs_worker else None
-        if worker is not None:
-            worker.start()
-        app.state.runtime = runtime
-        log.info("ragruntime ready", extra={"role": settings.role.value})
+        lifecycle = Lifecycle(app, settings, embedder, metrics)
+        lifecycle.start()
         try:
             yield
         finally:
-            if worker is not None:
-                await run_in_threadpool(worker.stop, settings.shutdown_grace_seconds)
-            app.state.runtime = None
-            await run_in_threadpool(runtime.close)
-            log.info("ragruntime stopped")
+            await lifecycle.close()
 
     app = FastAPI(title="ragruntime", version=__version__, lifespan=lifespan)
     app.state.runtime = None

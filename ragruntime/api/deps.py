@@ -7,12 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from ragruntime.errors import InvalidArgument, Unauthorized
+from ragruntime.errors import InvalidArgument, StoreUnavailable, Unauthorized
 from ragruntime.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    runtime: Runtime | None = request.app.state.runtime
+    if runtime is None:
+        raise StoreUnavailable("The runtime is starting: its stores are not open yet.")
+    return runtime
 
 
 def require_api_key(request: Request) -> None:

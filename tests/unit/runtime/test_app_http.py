@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from ragruntime.app import create_app
 from ragruntime.config import Role, Settings
+from tests.fixtures.services import free_port
 
 
 @pytest.fixture
@@ -57,3 +58,23 @@ def test_without_a_configured_key_one_is_generated_once_and_kept_private(tmp_pat
     key_file = tmp_path / "api_key"
     assert first == second and len(first) > 20
     assert key_file.stat().st_mode & 0o077 == 0
+
+
+class UnusedEmbedder:
+    """Stands in for the model: opening the stores fails before it would ever be used."""
+
+    name, dimension, batch_size = "all-MiniLM-L6-v2", 384, 64
+
+
+def test_unreachable_dependencies_keep_the_app_up_and_not_ready(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        api_key="k",
+        database_url=f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+    )
+    app = create_app(settings, embedder=UnusedEmbedder())  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/ready").status_code == 503
+        answer = client.get("/api/v1/datasets", headers={"Authorization": "Bearer k"})
+        assert answer.status_code == 503 and answer.json()["code"] == 105
