@@ -11,19 +11,49 @@ run` writes as its termination message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
+import yaml
 from kopf.testing import KopfRunner
 
 from e2e.controlplane.cluster import Cluster
-from e2e.test_alertpolicy import ROOT, condition, eventually, get, install_crd
 
 pytestmark = pytest.mark.cluster
+ROOT = Path(__file__).resolve().parents[1]
+WAIT_SECONDS = 60.0
 HANDLERS = "ragflow_operator.handlers.backup_policy"
 POLICY_LABEL = "ragflow.operator.dev/backup-policy"
+
+
+def eventually(what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
+        time.sleep(0.3)
+
+
+def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((dict(c) for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
+def install_crd(cluster: Cluster, path: Path) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    name = yaml.safe_load(path.read_text())["metadata"]["name"]
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
 
 
 @kopf.on.login()

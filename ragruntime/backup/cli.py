@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.succeeded:
         summary["keyFirstUsedAt"] = _key_first_used(repos, result, keyring.active_id)
     if result.succeeded and not args.no_prune:
-        summary["pruned"] = _prune_after_backup(repos, config, result.backup_id)
+        summary["pruned"] = _prune_after_backup(repos, config, result.backup_id)[:20]
     emit(summary, args.termination_log)
     return 0 if result.succeeded else 1
 
