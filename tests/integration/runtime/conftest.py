@@ -1,5 +1,9 @@
-"""Runtime integration fixtures: one real embedded ``ragruntime serve`` for the whole session,
-plus small HTTP helpers. The process loads the real embedding model once (~20 s on 2 cores)."""
+"""Runtime integration fixtures: real ``ragruntime serve`` processes, started once per session.
+
+``embedded_server`` runs with nothing but a data directory; ``cluster_servers`` runs an API and
+a worker process on PostgreSQL + Redis + a Milvus server; ``deployment``/``api`` are
+parametrized over both, so the API tests run in each mode. Each process loads the real
+embedding model (~15-20 s on 2 cores)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fixtures.services import RuntimeProcess, start_runtime
+from tests.fixtures.services import (
+    MilvusLiteServer,
+    PostgresServer,
+    RedisServer,
+    RuntimeProcess,
+    launch_runtime,
+    start_runtime,
+    wait_until_ready,
+)
 
 
 class Api:
@@ -58,14 +70,14 @@ class Api:
             time.sleep(0.3)
 
 
+UPLOAD_LIMIT = {"RAGFLOW_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)}
+
+
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
+    """``ragruntime serve --role all`` with nothing but its data directory."""
     data_dir: Path = tmp_path_factory.mktemp("embedded-runtime")
-    runtime = start_runtime(
-        data_dir,
-        role="all",
-        extra_env={"RAGFLOW_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)},
-    )
+    runtime = start_runtime(data_dir, role="all", extra_env=UPLOAD_LIMIT)
     yield runtime
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown, hence -15.
     assert runtime.stop() in (0, -15), runtime.log()
@@ -73,5 +85,39 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtim
 
 
 @pytest.fixture(scope="session")
-def api(embedded_server: RuntimeProcess) -> Api:
-    return Api(embedded_server.base_url, embedded_server.api_key)
+def cluster_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: PostgresServer,
+    redis_server: RedisServer,
+    milvus_lite_server: MilvusLiteServer,
+) -> Iterator[tuple[RuntimeProcess, RuntimeProcess]]:
+    """Cluster mode: an API process and a worker process sharing PostgreSQL, Milvus, Redis."""
+    env = {
+        "RAGFLOW_DATABASE_URL": postgres_server.create_database("runtime"),
+        "RAGFLOW_VECTOR_URI": milvus_lite_server.uri,
+        "RAGFLOW_CACHE_URL": redis_server.url,
+        "RAGFLOW_CLUSTER_NAME": "it-cluster",
+        **UPLOAD_LIMIT,
+    }
+    base: Path = tmp_path_factory.mktemp("cluster-runtime")
+    api = launch_runtime(base / "api", role="api", extra_env=env)
+    worker = launch_runtime(base / "worker", role="worker", extra_env=env)
+    wait_until_ready(api)
+    wait_until_ready(worker)
+    yield api, worker
+    for process in (api, worker):
+        assert process.stop() in (0, -15), process.log()
+
+
+@pytest.fixture(scope="session", params=["embedded", "cluster"])
+def deployment(request: pytest.FixtureRequest) -> RuntimeProcess:
+    """The process serving /api/v1, in each mode: tests using it run twice."""
+    if request.param == "embedded":
+        return request.getfixturevalue("embedded_server")  # type: ignore[no-any-return]
+    api, _worker = request.getfixturevalue("cluster_servers")
+    return api  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def api(deployment: RuntimeProcess) -> Api:
+    return Api(deployment.base_url, deployment.api_key)

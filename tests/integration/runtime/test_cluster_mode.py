@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import redis
 import requests
 from pymilvus import MilvusClient
 
-from tests.fixtures.services import (
-    MilvusLiteServer,
-    PostgresServer,
-    RedisServer,
-    RuntimeProcess,
-    launch_runtime,
-    wait_until_ready,
-)
+from tests.fixtures.services import MilvusLiteServer, RedisServer, RuntimeProcess
 from tests.integration.runtime.conftest import Api
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    redis_server: RedisServer,
-    milvus_lite_server: MilvusLiteServer,
-) -> Iterator[tuple[RuntimeProcess, RuntimeProcess]]:
-    env = {
-        "RAGFLOW_DATABASE_URL": postgres_server.create_database("runtime"),
-        "RAGFLOW_VECTOR_URI": milvus_lite_server.uri,
-        "RAGFLOW_CACHE_URL": redis_server.url,
-        "RAGFLOW_CLUSTER_NAME": "it-cluster",
-    }
-    base: Path = tmp_path_factory.mktemp("cluster-runtime")
-    api = launch_runtime(base / "api", role="api", extra_env=env)
-    worker = launch_runtime(base / "worker", role="worker", extra_env=env)
-    wait_until_ready(api)
-    wait_until_ready(worker)
-    yield api, worker
-    for process in (api, worker):
-        assert process.stop() in (0, -15), process.log()
 
 
 def _query_errors(base_url: str) -> float:
@@ -54,11 +21,11 @@ def _query_errors(base_url: str) -> float:
 
 
 def test_api_and_worker_processes_share_postgres_milvus_and_redis(
-    cluster: tuple[RuntimeProcess, RuntimeProcess],
+    cluster_servers: tuple[RuntimeProcess, RuntimeProcess],
     redis_server: RedisServer,
     milvus_lite_server: MilvusLiteServer,
 ) -> None:
-    api_process, worker_process = cluster
+    api_process, worker_process = cluster_servers
     api = Api(api_process.base_url, api_process.api_key)
     assert requests.get(f"{worker_process.base_url}/ready", timeout=10).status_code == 200
     worker_routes = requests.get(f"{worker_process.base_url}/api/v1/datasets", timeout=10)

@@ -1,4 +1,4 @@
-"""RAGFlow's official client (ragflow-sdk) drives a real embedded runtime end to end."""
+"""RAGFlow's official client (ragflow-sdk) drives a real runtime end to end, in both modes."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ Redis is an in-memory key-value store often used as a cache.
 
 
 def test_sdk_dataset_document_chunk_and_retrieval_lifecycle(
-    embedded_server: RuntimeProcess,
+    deployment: RuntimeProcess,
 ) -> None:
-    rag = RAGFlow(api_key=embedded_server.api_key, base_url=embedded_server.base_url)
+    rag = RAGFlow(api_key=deployment.api_key, base_url=deployment.base_url)
     dataset = rag.create_dataset(name="sdk-lifecycle")
     assert dataset.chunk_method == "naive" and dataset.id
 

@@ -1,4 +1,5 @@
-"""The HTTP API of a real embedded runtime: every format, every endpoint, the error cases."""
+"""The HTTP API of a real runtime, embedded and cluster mode: every format and endpoint, the
+error cases."""
 
 from __future__ import annotations
 
@@ -102,8 +103,8 @@ def test_documents_list_filters_update_download_and_stop(api: Api) -> None:
     assert datasets[0]["document_count"] == 2
 
 
-def test_error_cases_answer_in_ragflow_envelopes(api: Api, embedded_server: RuntimeProcess) -> None:
-    base = f"{embedded_server.base_url}/api/v1"
+def test_error_cases_answer_in_ragflow_envelopes(api: Api, deployment: RuntimeProcess) -> None:
+    base = f"{deployment.base_url}/api/v1"
     missing = requests.get(f"{base}/datasets", timeout=10)
     assert missing.status_code == 401 and missing.json()["code"] == 109
     wrong = requests.get(f"{base}/datasets", headers={"Authorization": "Bearer nope"}, timeout=10)
@@ -137,8 +138,8 @@ def test_error_cases_answer_in_ragflow_envelopes(api: Api, embedded_server: Runt
     assert too_big.status_code == 413 and too_big.json()["code"] == 101
 
 
-def test_probes_aliases_and_metrics(embedded_server: RuntimeProcess) -> None:
-    base = embedded_server.base_url
+def test_probes_aliases_and_metrics(deployment: RuntimeProcess) -> None:
+    base = deployment.base_url
     assert requests.get(f"{base}/health", timeout=10).json() == {"status": "ok"}
     ready = requests.get(f"{base}/ready", timeout=10).json()
     assert ready["status"] == "ready" and set(ready["checks"]) == {
