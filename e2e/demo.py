@@ -104,10 +104,21 @@ def install_crds(cluster: Cluster) -> None:
         or cluster.kubectl("get", "crd").stdout.strip()
     )
 
-    step(f"Creating namespace {NAMESPACE} and the demo Secrets the samples refer to")
+    step(f"Creating namespace {NAMESPACE} and the Secrets the samples refer to")
     cluster.kubectl("create", "namespace", NAMESPACE)
-    for manifest in sorted((REPO / "samples" / "demo").glob("*.yaml")):
-        cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(manifest))
+    # Demo values only: a fresh random keyring, and placeholder cloud credentials (the demo's
+    # backup CronJobs are scheduled but never reach a cloud: kwok runs no containers).
+    secrets_by_name = {
+        "backup-keys": {"keyring": base64.b64encode(secrets.token_bytes(32)).decode()},
+        "backup-aws": {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"},
+        "backup-gcs": {"service-account.json": json.dumps({"type": "service_account"})},
+        "backup-azure": {"AZURE_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"},
+        "alerting": {"pagerduty-routing-key": "demo", "webhook-url": "http://127.0.0.1:1/"},
+    }
+    for name, data in secrets_by_name.items():
+        literals = [f"--from-literal={key}={value}" for key, value in data.items()]
+        cluster.kubectl("create", "secret", "generic", name, "-n", NAMESPACE, *literals)
+        info(f"secret/{name} ({', '.join(data)})")
 
 
 def apply_samples(cluster: Cluster) -> list[tuple[str, str]]:
