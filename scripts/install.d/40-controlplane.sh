@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local Kubernetes control plane's binaries (see docs/controlplane.md), built once with Go and
 # cached outside the repository, keyed by version:
-#   $RAGFLOW_CACHE/controlplane/k8s-<version>/{kube-apiserver,kube-controller-manager,kube-scheduler}
+#   $RAGFLOW_CACHE/controlplane/k8s-<version>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $RAGFLOW_CACHE/controlplane/kwok-<version>/kwok
 #   $RAGFLOW_CACHE/controlplane/etcd-<version>/etcd   (from e2e/controlplane/etcd/go.mod)
 # Idempotent: a version whose binaries are all there is skipped; builds go to a temporary folder
@@ -46,8 +46,13 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && have_all "$KUBEBUILDER_ASSETS" \
   exit 0
 fi
 
+k8s_commands=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+missing_k8s=()
+for name in "${k8s_commands[@]}"; do
+  [ -x "$k8s_dir/$name" ] || missing_k8s+=("$name")
+done
 need_k8s=1; need_kwok=1; need_etcd=1
-have_all "$k8s_dir" kube-apiserver kube-controller-manager kube-scheduler && need_k8s=0
+[ ${#missing_k8s[@]} = 0 ] && need_k8s=0
 have_all "$kwok_dir" kwok && need_kwok=0
 have_all "$etcd_dir" etcd && need_etcd=0
 if [ $need_k8s = 0 ] && [ $need_kwok = 0 ] && [ $need_etcd = 0 ]; then
@@ -69,8 +74,7 @@ if [ -z "$go_bin" ]; then
 fi
 
 if [ $need_k8s = 1 ]; then
-  echo "    building Kubernetes $k8s_version (kube-apiserver, kube-controller-manager," \
-    "kube-scheduler); a cold build takes many minutes"
+  echo "    building Kubernetes $k8s_version (${missing_k8s[*]}); a cold build takes many minutes"
   pkg=k8s.io/component-base/version
   client_pkg=k8s.io/client-go/pkg/version
   minor="${k8s_version#v1.}"; minor="${minor%%.*}"
@@ -81,11 +85,9 @@ if [ $need_k8s = 1 ]; then
   done
   staging="$(mktemp -d "${k8s_dir}.partial.XXXXXX")"
   (cd "$module_dir" && "$go_bin" build -trimpath -ldflags "$ldflags" -o "$staging/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
+    "${missing_k8s[@]/#/k8s.io/kubernetes/cmd/}")
   mkdir -p "$k8s_dir"
-  for name in kube-apiserver kube-controller-manager kube-scheduler; do
+  for name in "${missing_k8s[@]}"; do
     mv -f "$staging/$name" "$k8s_dir/$name"
   done
   rmdir "$staging"
