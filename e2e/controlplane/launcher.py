@@ -100,6 +100,11 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+PORT_ATTEMPTS = 3
+"""Ports are chosen free, then bound by the components a moment later; another process may win
+that race (tests of other areas start servers too), so a start is retried with fresh ports."""
+PORT_TAKEN = "address already in use"
+
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 STOP_ORDER = (
@@ -158,17 +163,25 @@ class ControlPlane:
                 f"{self.state_dir} already holds a control plane; stop it first (`down`)"
             )
         binaries = assets.find_binaries()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        phases: dict[str, float] = {}
-        handles: list[processes.Handle] = []
         clock = time.monotonic()
-        try:
-            layout = self._prepare(binaries)
-            phases["prepare"] = time.monotonic() - clock
-            self._start_chain(layout, handles, phases)
-        except BaseException:
-            stop_components(handles)
-            raise
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            phases: dict[str, float] = {}
+            handles: list[processes.Handle] = []
+            try:
+                layout = self._prepare(binaries)
+                phases["prepare"] = time.monotonic() - clock
+                self._start_chain(layout, handles, phases)
+                break
+            except readiness.ControlPlaneError as error:
+                stop_components(handles)
+                if PORT_TAKEN not in str(error) or attempt == PORT_ATTEMPTS:
+                    raise
+                log.warning("a port was taken between choosing and binding it; retrying")
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+            except BaseException:
+                stop_components(handles)
+                raise
         phases["total"] = time.monotonic() - clock
         self.info = Info(
             state_dir=self.state_dir,
