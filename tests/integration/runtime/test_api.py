@@ -60,6 +60,11 @@ def test_retrieval_paging_threshold_document_filter_and_rrf(api: Api) -> None:
         json={**body, "similarity_threshold": 0, "document_ids": [other["id"]]},
     )
     assert {c["document_id"] for c in only_other["chunks"]} == {other["id"]}
+    by_document_only = {"question": "planet orbits star", "document_ids": [other["id"]]}
+    assert (
+        api.ok("POST", "/retrieval", json={**by_document_only, "similarity_threshold": 0})["chunks"]
+        == only_other["chunks"]
+    )
     rrf = api.ok("POST", "/retrieval", json={**body, "similarity_threshold": 0, "fusion": "rrf"})
     assert rrf["total"] == 13
     sims = [c["similarity"] for c in rrf["chunks"]]
