@@ -278,7 +278,12 @@ def load_sample(case: SampleCase) -> dict[str, Any]:
 
 
 #: Keys a Secret referenced by name only must hold (backup destination credentials).
-CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_CONNECTION_STRING")
+CREDENTIAL_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "service-account.json",
+)
 
 
 def secret_references(value: Any, field: str = "") -> Iterator[tuple[str, str | None]]:
