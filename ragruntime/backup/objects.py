@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from ragruntime.backup import crypto
@@ -115,14 +118,36 @@ def open_object(ref: ObjectRef, stored: bytes, data_keys: Mapping[str, bytes]) -
     return plain
 
 
+def prefetch(
+    refs: Iterable[ObjectRef], fetch: Callable[[ObjectRef], bytes], depth: int
+) -> Iterator[bytes]:
+    """``fetch`` each ref, ``depth`` downloads ahead, in order (memory: depth objects)."""
+    if depth <= 1:
+        yield from (fetch(ref) for ref in refs)
+        return
+    remaining = iter(refs)
+    with ThreadPoolExecutor(depth, thread_name_prefix="fetch") as pool:
+        pending = deque(pool.submit(fetch, ref) for ref in itertools.islice(remaining, depth))
+        while pending:
+            data = pending.popleft().result()
+            following = next(remaining, None)
+            if following is not None:
+                pending.append(pool.submit(fetch, following))
+            yield data
+
+
 def read_entry(
-    entry: Entry, fetch: Callable[[ObjectRef], bytes], data_keys: Mapping[str, bytes]
+    entry: Entry,
+    fetch: Callable[[ObjectRef], bytes],
+    data_keys: Mapping[str, bytes],
+    *,
+    depth: int = 1,
 ) -> Iterator[bytes]:
     """Yield an entry's plaintext object by object; the entry checksum is checked at the end."""
     digest = hashlib.sha256()
     size = 0
-    for ref in entry.objects:
-        plain = open_object(ref, fetch(ref), data_keys)
+    for ref, stored in zip(entry.objects, prefetch(entry.objects, fetch, depth), strict=True):
+        plain = open_object(ref, stored, data_keys)
         digest.update(plain)
         size += len(plain)
         yield plain

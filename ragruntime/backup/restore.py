@@ -15,6 +15,8 @@ from ragruntime.backup.format import Entry, Manifest, ObjectRef
 from ragruntime.backup.objects import read_entry
 from ragruntime.backup.repository import Repository, UnknownBackup, unlock_keys
 
+RESTORE_PREFETCH = 4  # objects downloaded ahead while one is decrypted (4 x 4 MiB in memory)
+
 
 class TargetNotEmpty(Exception):
     """The restore target already holds data; pass ``force`` to overwrite it."""
@@ -56,7 +58,7 @@ def restore_manifest(
         return repo.destination.get(ref.path)
 
     for entry in manifest.entries:
-        sink.write(entry, read_entry(entry, fetch, keys))
+        sink.write(entry, read_entry(entry, fetch, keys, depth=RESTORE_PREFETCH))
     return sink.finish(manifest)
 
 
