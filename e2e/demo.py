@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -153,10 +154,10 @@ def wait_ready(cluster: Cluster, applied: list[tuple[str, str]], timeout_s: floa
     )
 
 
-def runtime_env(work: Path, port: int, api_key: str) -> dict[str, str]:
+def runtime_env(data_dir: Path, port: int, api_key: str) -> dict[str, str]:
     return {
         **os.environ,
-        "RAGFLOW_DATA_DIR": str(work / "runtime"),
+        "RAGFLOW_DATA_DIR": str(data_dir),
         "RAGFLOW_API_KEY": api_key,
         "RAGFLOW_PORT": str(port),
         "RAGFLOW_HOST": "127.0.0.1",
@@ -165,8 +166,44 @@ def runtime_env(work: Path, port: int, api_key: str) -> dict[str, str]:
     }
 
 
-def query_runtime(base_url: str, api_key: str) -> str:
-    """Upload the sample documents with RAGFlow's client, parse them, ask a question."""
+@contextlib.contextmanager
+def serving_runtime(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``ragruntime serve --role all`` until the block ends; yields its base URL once /ready."""
+    base_url = f"http://{env['RAGFLOW_HOST']}:{env['RAGFLOW_PORT']}"
+    with background(["ragruntime", "serve", "--role", "all"], log_path, env) as runtime:
+
+        def ready() -> bool:
+            if runtime.poll() is not None:
+                raise RuntimeError(f"ragruntime exited: {log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/ready", timeout=2) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_until("ragruntime /ready", ready, timeout_s=300)
+        info(f"serving at {base_url} (pid {runtime.pid}); model loaded, stores ready")
+        yield base_url
+
+
+def ask(base_url: str, api_key: str) -> list[tuple[str, str]]:
+    """The demo question over every dataset; prints and returns (document, content) per hit."""
+    from ragflow_sdk import RAGFlow
+
+    rag = RAGFlow(api_key=api_key, base_url=base_url)
+    step(f"Retrieval: {QUESTION!r}")
+    dataset_ids = [dataset.id for dataset in rag.list_datasets()]
+    chunks = rag.retrieve(dataset_ids=dataset_ids, question=QUESTION, page_size=3)
+    for rank, chunk in enumerate(chunks, start=1):
+        text = " ".join(chunk.content.split())
+        info(f"{rank}. [{chunk.document_name} similarity={chunk.similarity:.3f}] {text[:160]}…")
+    if not chunks:
+        raise RuntimeError("the retrieval returned no chunks")
+    return [(chunk.document_name, chunk.content) for chunk in chunks]
+
+
+def ingest_samples(base_url: str, api_key: str) -> None:
+    """Upload the sample documents with RAGFlow's client and parse them."""
     from ragflow_sdk import RAGFlow
 
     rag = RAGFlow(api_key=api_key, base_url=base_url)
@@ -187,53 +224,38 @@ def query_runtime(base_url: str, api_key: str) -> str:
     wait_until("documents parsed", parsed, timeout_s=300)
     total = sum(d.chunk_count for d in dataset.list_documents())
     info(f"parsed and embedded: {total} chunks")
-    step(f"Retrieval: {QUESTION!r}")
-    chunks = rag.retrieve(dataset_ids=[dataset.id], question=QUESTION, page_size=3)
-    for rank, chunk in enumerate(chunks, start=1):
-        text = " ".join(chunk.content.split())
-        info(f"{rank}. [{chunk.document_name} similarity={chunk.similarity:.3f}] {text[:160]}…")
-    if not chunks:
-        raise RuntimeError("the retrieval returned no chunks")
-    return dataset.id
 
 
-def backup_runtime(env: dict[str, str], work: Path) -> None:
-    """``ragruntime backup run`` then ``list`` and ``verify`` (integrity + restore + speed)."""
-    step("Encrypted backup of the runtime to a local destination, then verify it")
+def backup_command(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        ["ragruntime", "backup", *args], env=env, cwd=REPO, capture_output=True, text=True
+    )
+    if result.returncode:
+        detail = (result.stdout + result.stderr)[-2000:]
+        raise RuntimeError(f"ragruntime backup {args[0]} failed: {detail}")
+    for line in result.stdout.strip().splitlines()[-6:]:
+        info(f"backup {args[0]}: {line[:300]}")
+
+
+def backup_and_restore(env: dict[str, str], work: Path, restored_env: dict[str, str]) -> None:
+    """Encrypted backup, ``list``, ``verify`` (integrity, scratch restore, speed), ``restore``."""
+    step("Encrypted backup of the runtime to a local destination; list; verify")
+    info("(a Milvus Lite file is opened by one process at a time, so the runtime was stopped;")
+    info(" in a cluster the backup Job reads the Milvus server while the API keeps serving)")
     keyring = work / "keyring"
     keyring.write_text(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
     keyring.chmod(0o600)
-    config = work / "backup.yaml"
+    config = work / "backup.json"
+    destination = {"name": "local", "local": {"path": str(work / "backups")}}
     config.write_text(
-        json.dumps(
-            {
-                "cluster": "docs",
-                "destinations": [{"name": "local", "local": {"path": str(work / "backups")}}],
-                "keyringFile": str(keyring),
-            }
-        )
+        json.dumps({"cluster": "docs", "destinations": [destination], "keyringFile": str(keyring)})
     )
     backup_env = {**env, "RAGFLOW_BACKUP_CONFIG": str(config)}
-    for command in (
-        ["run", "--type", "full", "--workdir", str(work / "snapshot")],
-        ["list"],
-        ["verify", "--workdir", str(work / "scratch")],
-    ):
-        result = subprocess.run(
-            ["ragruntime", "backup", *command],
-            env=backup_env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode:
-            raise RuntimeError(
-                f"ragruntime backup {command[0]} failed: {result.stdout[-1500:]}"
-                f"{result.stderr[-1500:]}"
-            )
-        for line in result.stdout.strip().splitlines()[-6:]:
-            info(f"backup {command[0]}: {line[:300]}")
+    backup_command(backup_env, "run", "--type", "full")
+    backup_command(backup_env, "list")
+    backup_command(backup_env, "verify")
+    step("Restoring the latest backup into a fresh, empty runtime")
+    backup_command({**restored_env, "RAGFLOW_BACKUP_CONFIG": str(config)}, "restore")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,28 +300,18 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.skip_runtime:
             step("Starting ragruntime, embedded default (SQLite, Milvus Lite, in-process worker)")
-            port, api_key = free_port(), secrets.token_urlsafe(24)
-            env = runtime_env(work, port, api_key)
-            runtime_log = work / "runtime.log"
-            runtime = stack.enter_context(
-                background(["ragruntime", "serve", "--role", "all"], runtime_log, env)
-            )
-            base_url = f"http://127.0.0.1:{port}"
-            import urllib.request
-
-            def runtime_ready() -> bool:
-                if runtime.poll() is not None:
-                    raise RuntimeError(f"ragruntime exited: {runtime_log.read_text()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"{base_url}/ready", timeout=2) as response:
-                        return bool(response.status == 200)
-                except OSError:
-                    return False
-
-            wait_until("ragruntime /ready", runtime_ready, timeout_s=300)
-            info(f"serving at {base_url} (pid {runtime.pid}); model loaded, stores ready")
-            query_runtime(base_url, api_key)
-            backup_runtime(env, work)
+            api_key = secrets.token_urlsafe(24)
+            env = runtime_env(work / "runtime", free_port(), api_key)
+            with serving_runtime(env, work / "runtime.log") as base_url:
+                ingest_samples(base_url, api_key)
+                answer = ask(base_url, api_key)
+            restored_env = runtime_env(work / "restored", free_port(), api_key)
+            backup_and_restore(env, work, restored_env)
+            step("Starting a runtime on the restored data: the same question, the same answer")
+            with serving_runtime(restored_env, work / "restored.log") as base_url:
+                if ask(base_url, api_key) != answer:
+                    raise RuntimeError("the restored runtime answers differently")
+            info("identical results after the backup -> restore round trip")
 
         info(f"demo finished in {time.monotonic() - started:.0f}s")
         if args.hold:
