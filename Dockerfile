@@ -73,6 +73,18 @@ CMD ["run"]
 # nothing is downloaded when a pod starts (HF_HUB_OFFLINE makes any attempt fail loudly).
 FROM base AS runtime
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# Backup Jobs run `pg_dump`/`pg_restore` from this image; pg_dump must not be older than the
+# server (the managed PostgreSQL is 16) and Debian bookworm ships 15, so the client comes from the
+# PostgreSQL project's apt repository. The package name pins the major version; patch releases
+# follow the repository's security updates (hence DL3008 is ignored for this one package).
+ARG PG_MAJOR=16
+# hadolint ignore=DL3008
+RUN python -c "import urllib.request as u; u.urlretrieve('https://www.postgresql.org/media/keys/ACCC4CF8.asc', '/usr/share/keyrings/pgdg.asc')" \
+    && echo "deb [signed-by=/usr/share/keyrings/pgdg.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+       > /etc/apt/sources.list.d/pgdg.list \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch>=2.2"
 RUN --mount=type=bind,from=requirements,source=/src,target=/tmp/req \
     pip install --no-cache-dir -r /tmp/req/runtime.txt

@@ -119,3 +119,15 @@ def test_dockerignore_is_an_allow_list_of_what_the_images_need() -> None:
     assert allowed == {"pyproject.toml", "README.md", "operator", "ragruntime", "templates", "crds"}
     copied = set(re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
     assert {source.rstrip("/") for source in copied} <= allowed
+
+
+def test_runtime_pg_dump_is_not_older_than_the_managed_postgresql() -> None:
+    import yaml
+
+    crd = yaml.safe_load((REPO_ROOT / "crds" / "ragflowclusters.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    found = re.findall(r'"image":\s*\{[^}]*"default":\s*"postgres:(\d+)', json.dumps(schema))
+    assert found, "no default PostgreSQL image in crds/ragflowclusters.yaml"
+    (pg_major,) = re.findall(r"^ARG PG_MAJOR=(\d+)$", stages()["runtime"], re.MULTILINE)
+    assert int(pg_major) >= max(int(major) for major in found)
+    assert "postgresql-client-${PG_MAJOR}" in stages()["runtime"]
