@@ -58,6 +58,14 @@ for _, kind in ipairs({"LastBackupSucceeded", "LastValidationSucceeded"}) do
   end
 end
 
+-- RagFlowCluster bootstrapping from a backup (spec.restoreFrom): progressing until restored.
+local restored = condition(conditions, "Restored")
+if restored ~= nil and restored.status == "False" and restored.reason ~= "RestoreFailed" then
+  hs.status = "Progressing"
+  hs.message = describe(restored, "Restoring from backup")
+  return hs
+end
+
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
   hs.message = "spec.suspend is true"

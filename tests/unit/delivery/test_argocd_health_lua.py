@@ -113,6 +113,27 @@ CASES = {
         },
         ("Degraded", "ValidationFailed"),
     ),
+    "restoring from a backup": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "False", "Restoring", "restore Job running"),
+                condition("Progressing", "False", "RolledOut"),
+                condition("Restored", "False", "Restoring", "restore Job running: docs-restore"),
+            ],
+        },
+        ("Progressing", "restore Job running: docs-restore"),
+    ),
+    "restore failed": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "False", "RestoreFailed", "restore Job docs-restore failed"),
+                condition("Restored", "False", "RestoreFailed", "restore Job docs-restore failed"),
+            ],
+        },
+        ("Degraded", "restore Job docs-restore failed"),
+    ),
     "ready unknown": (
         {"observedGeneration": 2, "conditions": [condition("Ready", "Unknown", "Starting")]},
         ("Progressing", "Starting"),
