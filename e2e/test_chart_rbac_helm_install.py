@@ -101,6 +101,8 @@ def test_helm_install_is_admitted_and_the_operator_becomes_available(
         "install", release, str(CHART), "--namespace", namespace,
         "--set", "watch.allNamespaces=false", "--set", f"watch.namespaces={{{namespace}}}",
         "--set", "metrics.serviceMonitor.enabled=true",
+        # Helm 4 applies CRDs server-side; other tests applied them with kubectl (same content).
+        "--force-conflicts",
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     try:
