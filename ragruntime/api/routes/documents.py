@@ -29,15 +29,17 @@ async def upload_documents(dataset_id: str, request: Request, runtime: RuntimeDe
     form = await request.form(max_files=1000)
     uploads: list[service.Upload] = []
     total = 0
-    for value in form.getlist("file"):
-        if not isinstance(value, UploadFile):
-            continue
-        data = await value.read()
-        total += len(data)
-        if total > limit:
-            raise PayloadTooLarge(f"Upload exceeds the limit of {limit} bytes")
-        uploads.append(service.Upload(value.filename or "", data))
-    await form.close()
+    try:
+        for value in form.getlist("file"):
+            if not isinstance(value, UploadFile):
+                continue
+            data = await value.read()
+            total += len(data)
+            if total > limit:
+                raise PayloadTooLarge(f"Upload exceeds the limit of {limit} bytes")
+            uploads.append(service.Upload(value.filename or "", data))
+    finally:
+        await form.close()  # removes the spooled temporary files
     if not uploads:
         raise InvalidArgument("No file part!")
     documents = await run_in_threadpool(service.upload_documents, runtime, dataset_id, uploads)

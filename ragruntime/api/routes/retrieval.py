@@ -32,8 +32,6 @@ def retrieval(runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
         raise InvalidArgument("`dataset_ids` and `document_ids` must be lists")
     if not dataset_ids and document_ids:
         dataset_ids = runtime.metadata.datasets_of_documents(document_ids)
-    if not dataset_ids:
-        raise InvalidArgument("`dataset_ids` is required.")
     request = RetrievalRequest(
         question=str(body.get("question") or ""),
         dataset_ids=[str(d) for d in dataset_ids],

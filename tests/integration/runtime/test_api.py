@@ -134,6 +134,10 @@ def test_error_cases_answer_in_ragflow_envelopes(api: Api, deployment: RuntimePr
     assert api.ok("POST", "/datasets", json=same_model)["embedding_model"] == "all-MiniLM-L6-v2"
     no_question = api.call("POST", "/retrieval", json={"dataset_ids": [dataset_id]})
     assert no_question.json()["code"] == 101
+    no_datasets = api.call("POST", "/retrieval", json={"question": "q"})
+    assert no_datasets.json() == {"code": 101, "message": "`dataset_ids` is required."}
+    metrics = requests.get(f"{deployment.base_url}/metrics", timeout=10).text
+    assert 'status="rejected"' in metrics  # client mistakes are not service errors
     no_ids = api.call("POST", f"/datasets/{dataset_id}/chunks", json={})
     assert no_ids.json() == {"code": 101, "message": "`document_ids` is required"}
 
