@@ -26,7 +26,9 @@ class ChunkingConfig:
     @classmethod
     def from_parser_config(cls, config: dict[str, Any]) -> ChunkingConfig:
         tokens = int(config.get("chunk_token_num") or 512)
-        overlap = int(config.get("overlapped_percent") or 0)
+        raw_overlap = float(config.get("overlapped_percent") or 0)
+        # RAGFlow's forms use percent (10), its pipeline DSL a fraction (0.1): accept both.
+        overlap = round(raw_overlap * 100) if 0 < raw_overlap < 1 else int(raw_overlap)
         delimiter = config.get("delimiter")
         return cls(
             chunk_token_num=max(1, min(tokens, 8192)),

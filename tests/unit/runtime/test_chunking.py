@@ -31,6 +31,11 @@ def test_overlap_repeats_the_tail_of_the_previous_chunk() -> None:
     assert chunks[1].startswith("a4")  # 40% of 5 tokens = 2 tokens of overlap: "a4" and "."
 
 
+def test_overlap_is_read_as_percent_or_as_fraction() -> None:
+    assert ChunkingConfig.from_parser_config({"overlapped_percent": 10}).overlapped_percent == 10
+    assert ChunkingConfig.from_parser_config({"overlapped_percent": 0.1}).overlapped_percent == 10
+
+
 def test_config_from_ragflow_parser_config_uses_defaults_for_missing_fields() -> None:
     config = ChunkingConfig.from_parser_config({"chunk_token_num": 128, "delimiter": ""})
     assert config == ChunkingConfig(chunk_token_num=128, delimiter="\n", overlapped_percent=0)
