@@ -127,14 +127,3 @@ class Chunk:
     available: bool = True
     position: int = 0
     created_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class ScoredChunk:
-    """A retrieval hit with RAGFlow's three similarity figures."""
-
-    chunk: Chunk
-    similarity: float
-    vector_similarity: float
-    term_similarity: float
-    highlight: str = ""
