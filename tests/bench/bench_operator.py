@@ -36,7 +36,7 @@ from e2e.ragflowcluster_support import (
     wait_ready,
 )
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
 CLUSTERS = int(os.environ.get("RAGFLOW_BENCH_CLUSTERS", "200"))
 RESYNC_SECONDS = 20.0
 

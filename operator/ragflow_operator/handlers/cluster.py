@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,20 @@ def _removable_kinds(capabilities: Capabilities) -> list[tuple[str, str]]:
             continue
         kinds.append((api_version, kind))
     return kinds
+
+
+#: (namespace, name) -> kinds this process last applied for the cluster. A kind that was never
+#: desired since the process started cannot hold a child to remove, so it is not listed again;
+#: after a restart every kind is checked once.
+_seen_kinds: dict[tuple[str, str], set[tuple[str, str]]] = {}
+#: (namespace, name) -> time.monotonic() of the last completed full reconcile.
+_last_reconcile: dict[tuple[str, str], float] = {}
+
+
+def _kinds_to_check(key: tuple[str, str], capabilities: Capabilities) -> list[tuple[str, str]]:
+    kinds = _removable_kinds(capabilities)
+    seen = _seen_kinds.get(key)
+    return kinds if seen is None else [kind for kind in kinds if kind in seen]
 
 
 def _workload_refs(model: ClusterModel) -> dict[str, ObjectRef]:
@@ -181,14 +196,18 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             hold = restore is not None and restore.progress.pending
             built = build_cluster_children(ctx, hold_runtime=hold)
             extra = restore.manifests if restore is not None else []
+            desired = [*built.manifests, *extra]
+            key = (model.namespace, model.name)
             result = apply_children(
                 client,
-                [*built.manifests, *extra],
+                desired,
                 namespace=model.namespace,
                 owner_uid=model.uid,
                 selector=names.instance_labels(model.name),
-                removable_kinds=_removable_kinds(capabilities),
+                removable_kinds=_kinds_to_check(key, capabilities),
             )
+            _seen_kinds[key] = {(m["apiVersion"], m["kind"]) for m in desired}
+            _last_reconcile[key] = time.monotonic()
             written = result.created + result.applied
             metrics.record_children_applied(names.KIND_CLUSTER, [{"kind": r.kind} for r in written])
         except (errors.InvalidSpec, errors.MissingReference) as err:
@@ -266,12 +285,30 @@ def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Level-based check: repairs drift and retries errors; writes nothing when all is well."""
+    """Level-based check: repairs drift and retries errors; writes nothing when all is well.
+
+    Skipped when a full reconcile of this cluster completed less than half an interval ago
+    (it checked the same things), which keeps bursts of creations cheap.
+    """
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    if time.monotonic() - _last_reconcile.get(key, 0.0) < TUNING.resync_seconds / 2:
+        return
     try:
         with metrics.reconcile_timer(names.KIND_CLUSTER):
             reconcile(body, memo.client, memo.capabilities)
     except errors.ApiError as err:
         raise _translate(err) from None
+
+
+@kopf.on.delete(*RESOURCE, optional=True)
+def forget(body: kopf.Body, **_: Any) -> None:
+    """Drop per-cluster memory; the children go with the owner (garbage collection)."""
+    key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    _written.pop(key, None)
+    _seen_kinds.pop(key, None)
+    _last_reconcile.pop(key, None)
+    with _locks_guard:
+        _locks.pop(key, None)
 
 
 def _owner_name(body: Mapping[str, Any]) -> str | None:
