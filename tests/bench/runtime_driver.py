@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragruntime.config import Settings
+from ragruntime.ingest.chunking import ChunkingConfig, chunk_sections, count_tokens
+from ragruntime.ingest.parsers import parse_document
+from ragruntime.ingest.pipeline import chunk_id
 from ragruntime.ingest.worker import Worker
 from ragruntime.models import Chunk, Document
 from ragruntime.runtime import Runtime, open_runtime
 from ragruntime.services import datasets, documents
+from ragruntime.store.queue import new_generation
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MAX_CHUNKS_PER_QUERY = 16384
+INDEX_BATCH = 256
 
 
 def bench_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -73,6 +78,51 @@ def ingest_files(
     if not_done or len(parsed) != len(uploaded):
         raise RuntimeError(f"{len(not_done)} documents not DONE, e.g. {not_done[:3]}")
     return IngestResult(parsed, sum(document.chunk_count for document in parsed), seconds)
+
+
+def index_files_batched(
+    runtime: Runtime, dataset_id: str, files: Sequence[tuple[str, bytes]]
+) -> IngestResult:
+    """Upload, then parse, chunk, embed and index with the runtime's own functions, batched.
+
+    The same parser (``parse_document``), chunker (``chunk_sections`` with the dataset's
+    parser_config), embedder and ``VectorStore.insert`` as the worker's ``run_task``, and one
+    fresh generation per document made active as a finished task makes it; only the embedding
+    is batched across documents (``INDEX_BATCH`` texts per call) instead of one call per
+    document, which makes indexing a 1,400-document collection several times faster on a small
+    machine. The per-document worker path is what bench_ingestion.py measures.
+    """
+    started = time.perf_counter()
+    uploaded = documents.upload_documents(
+        runtime, dataset_id, [documents.Upload(name, data) for name, data in files]
+    )
+    pending: list[Chunk] = []
+    for document, (name, data) in zip(uploaded, files, strict=True):
+        config = ChunkingConfig.from_parser_config(document.parser_config)
+        texts = chunk_sections(parse_document(name, data), config)
+        generation = runtime.metadata.ensure_generation(dataset_id, document.id, new_generation())
+        pending += [
+            Chunk(
+                id=chunk_id(document.id, generation, position),
+                dataset_id=dataset_id,
+                document_id=document.id,
+                generation=generation,
+                content=text,
+                document_name=document.name,
+                position=position,
+                created_at=time.time(),
+            )
+            for position, text in enumerate(texts)
+        ]
+        runtime.metadata.adjust_chunk_count(
+            dataset_id, document.id, len(texts), sum(count_tokens(text) for text in texts)
+        )
+    for start in range(0, len(pending), INDEX_BATCH):
+        batch = pending[start : start + INDEX_BATCH]
+        runtime.vectors.insert(
+            dataset_id, batch, runtime.embedder.embed([chunk.content for chunk in batch])
+        )
+    return IngestResult(uploaded, len(pending), time.perf_counter() - started)
 
 
 def create_dataset(runtime: Runtime, name: str) -> str:
