@@ -220,6 +220,7 @@ def test_watching_a_namespace_list_binds_only_those_namespaces(render_chart: Ren
         (["replicas=2"], "additional properties 'replicas' not allowed"),
         (["image.pullPolicy=Sometimes"], "value must be one of"),
         (["metrics.port=70000"], "maximum"),
+        (["operator.extraEnv[0].name=X", "operator.extraEnv[0].value=30"], "want string"),
     ],
 )
 def test_values_schema_rejects_invalid_values(
