@@ -102,7 +102,7 @@ def eventually(what: str, check: Callable[[], Any], timeout: float = WAIT_SECOND
 
 def render_chart(
     release: str, operator_namespace: str, watched: str, ports: dict[str, int]
-) -> list:
+) -> list[dict[str, Any]]:
     command = [
         str(find_helm()),
         "template",
