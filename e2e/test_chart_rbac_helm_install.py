@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,21 +17,13 @@ import pytest
 import yaml
 
 from e2e.controlplane.cluster import Cluster
+from e2e.test_chart_rbac import find_helm
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "ragflow-operator"
 SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
-
-
-def find_helm() -> Path:
-    """helm from $RAGFLOW_HELM, $RAGFLOW_CACHE/bin (scripts/install.d/50-helm.sh) or PATH."""
-    cache = Path(os.environ.get("RAGFLOW_CACHE", Path.home() / ".cache" / "ragflow-operator"))
-    for candidate in (os.environ.get("RAGFLOW_HELM"), cache / "bin" / "helm", shutil.which("helm")):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    raise FileNotFoundError("helm not found: run `bash scripts/install.d/50-helm.sh`")
 
 
 def helm(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
