@@ -29,8 +29,9 @@ controlplane:
 e2e-kind:  # the e2e suite against a kind cluster (needs docker + kind; see docs/kind.md)
 	bash e2e/kind/run.sh
 
-sync-crds:  # copy crds/ into the Helm chart (a test fails while they differ)
+sync-crds:  # copy crds/ into the Helm chart and regenerate docs/reference/crds.md (tests check both)
 	rm -f charts/ragflow-operator/crds/*.yaml && cp crds/*.yaml charts/ragflow-operator/crds/
+	$(PYTHON) scripts/gen_crd_reference.py
 
 bench:
 	$(PYTHON) -m pytest tests/bench -s -p no:cacheprovider $(PYTEST_ARGS)

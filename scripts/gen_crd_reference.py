@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         current = args.output.read_text() if args.output.exists() else ""
         if current != text:
             sys.stderr.write(
-                f"{args.output} is out of date: run python3 scripts/gen_crd_reference.py\n"
+                f"{args.output} is out of date: run `make sync-crds` "
+                "(or python3 scripts/gen_crd_reference.py)\n"
             )
             return 1
         return 0
