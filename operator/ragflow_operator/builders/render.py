@@ -51,8 +51,21 @@ def render_manifest(template: str, **context: Any) -> Manifest:
     return manifest
 
 
+class _ReviewDumper(yaml.SafeDumper):
+    """Writes multi-line strings (rules files, JSON configs) as `|` blocks, readable in diffs."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value and not any(c in value for c in "\t\r") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ReviewDumper.add_representer(str, _represent_str)
+
+
 def dump_manifests(manifests: list[Manifest]) -> str:
     """Multi-document YAML with sorted keys: same input, byte-identical output."""
     return "".join(
-        "---\n" + yaml.safe_dump(m, sort_keys=True, default_flow_style=False) for m in manifests
+        "---\n" + yaml.dump(m, Dumper=_ReviewDumper, sort_keys=True, default_flow_style=False)
+        for m in manifests
     )
