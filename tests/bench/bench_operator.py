@@ -24,6 +24,7 @@ from ragflow_operator.builders.registry import render_cluster
 from ragflow_operator.builders.render import dump_manifests
 from ragflow_operator.capabilities import Capabilities
 
+from e2e.controlplane.flags import fake_node
 from e2e.ragflowcluster_support import (
     OperatorProcess,
     cluster_manifest,
@@ -78,8 +79,15 @@ def kubectl_apply_ready_seconds(cluster, namespace: str, manifests: str, deploym
     return time.monotonic() - start
 
 
+def add_nodes(cluster, count: int) -> None:
+    """More kwok nodes: 110 pods each, and both sides of the benchmark run 2 pods per cluster."""
+    nodes = [fake_node(f"kwok-bench-{i}", i) for i in range(count)]
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(nodes))
+
+
 def test_operator_against_kubectl_server_side_apply(cluster, tmp_path):
     install_crds(cluster)
+    add_nodes(cluster, (4 * CLUSTERS + 40) // 110 + 1)
     operator = OperatorProcess(
         cluster, tmp_path / "operator.log", resync_seconds=RESYNC_SECONDS
     ).start()
