@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from e2e.controlplane.cluster import Cluster
 from e2e.ragflowcluster_support import (
+    ROOT,
     OperatorProcess,
     cluster_manifest,
     condition,
@@ -301,3 +303,13 @@ def test_restore_from_backup_runs_before_the_runtime_starts(cluster, namespace, 
 def job_completion_time(cluster: Cluster, namespace: str) -> str:
     job = get_json(cluster, "job", "docs-restore", "-n", namespace)
     return str(job["status"]["completionTime"])
+
+
+@pytest.mark.parametrize("sample", ["ragflowcluster-minimal", "ragflowcluster-production"])
+def test_samples_are_accepted_by_the_api_server(cluster, namespace, operator, sample):
+    document = yaml.safe_load((ROOT / "samples" / f"{sample}.yaml").read_text())
+    document["metadata"]["namespace"] = namespace
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(document), check=False
+    )
+    assert result.returncode == 0, result.stderr
