@@ -135,7 +135,11 @@ def test_retrieval_quality_on_cranfield_dev_split(tmp_path: Path) -> None:
             HEADLINE: _retrieve_ranker(runtime, dataset_id, fusion="rrf"),
             DEFAULT_WEIGHTED: _retrieve_ranker(runtime, dataset_id),
         }
-        results = {name: _evaluate(rank, queries, qrels) for name, rank in systems.items()}
+        results: dict[str, tuple[cranfield.RetrievalScores, float]] = {}
+        for name, rank in systems.items():
+            results[name] = _evaluate(rank, queries, qrels)
+            # Progress line: each mode takes minutes with Milvus Lite on a small machine.
+            print(f"{name}: {results[name][0]}", flush=True)
         baseline_scores = {
             name: cranfield.evaluate_run(run, qrels)
             for name, run in _baseline_runs(runtime, dataset_id, queries).items()
