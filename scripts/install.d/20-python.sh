@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Python dependencies of the operator, runtime, backup engine and test suite (editable install).
+#
+# Skipped when pyproject.toml is unchanged since the last install AND the installed packages are
+# this checkout's (an editable install of another clone would run that clone's code).
 set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore
 cd "$RAGFLOW_REPO"
 stamp="$RAGFLOW_CACHE/pip-$(sha256sum pyproject.toml | cut -c1-16)-$(python3 -c 'import sys;print(sys.prefix.replace("/","_"))')"
-if [ -f "$stamp" ] && python3 -c 'import ragflow_operator, ragruntime' 2>/dev/null; then
+installed_from() {
+  python3 - <<'PY' 2>/dev/null
+import pathlib, ragflow_operator, ragruntime
+print(pathlib.Path(ragflow_operator.__file__).resolve().parents[2])
+print(pathlib.Path(ragruntime.__file__).resolve().parents[1])
+PY
+}
+here="$(pwd -P)"
+if [ -f "$stamp" ] && [ "$(cd / && installed_from | sort -u)" = "$here" ]; then
   echo "    python deps unchanged since last install"
   exit 0
 fi
