@@ -25,7 +25,9 @@ def test_round_trip_for_sizes_around_chunk_boundaries(size: int) -> None:
     plain = os.urandom(size)
     sealed = crypto.seal(key, CONTEXT, plain, CHUNK)
     assert crypto.open_sealed(key, CONTEXT, sealed) == plain
-    assert plain == b"" or plain not in sealed
+    # A plaintext shorter than a block can appear in random ciphertext by chance (a 1-byte one
+    # about 15% of the time), so "not in" only proves something from 16 bytes on.
+    assert len(plain) < 16 or plain not in sealed
 
 
 def test_streaming_decrypt_accepts_arbitrary_piece_boundaries() -> None:
