@@ -246,7 +246,7 @@ def test_latency_and_error_alerts_fire_under_bad_traffic_and_resolve_when_health
     assert adapter_latency(stack) > 1.0
 
     collection = f"ragflow_ds_{stack.broken_dataset}"
-    milvus = MilvusClient(uri=stack.milvus.uri)
+    milvus = MilvusClient(uri=stack.milvus.uri, timeout=60)
     try:
         milvus.drop_collection(collection)
     finally:

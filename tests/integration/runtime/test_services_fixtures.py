@@ -29,7 +29,7 @@ def test_redis_fixture_answers_ping(redis_server: RedisServer) -> None:
 
 
 def test_milvus_lite_server_is_reachable_over_grpc(milvus_lite_server: MilvusLiteServer) -> None:
-    client = MilvusClient(uri=milvus_lite_server.uri)
+    client = MilvusClient(uri=milvus_lite_server.uri, timeout=60)
     client.create_collection("fixture_probe", dimension=4)
     assert "fixture_probe" in client.list_collections()
     client.drop_collection("fixture_probe")
