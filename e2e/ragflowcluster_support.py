@@ -1,5 +1,6 @@
 """Helpers for the RagFlowCluster cluster tests and benchmarks: the operator as a subprocess,
-CRD installation, CR manifests, polling, and counting the operator's writes in the audit log.
+CRD installation (from e2e/support.py), CR manifests, polling, and counting the operator's
+writes in the audit log.
 
 Used by e2e/test_ragflowcluster*.py and tests/bench/bench_operator*.py. The operator runs as
 `python -m ragflow_operator run -A` with KUBECONFIG pointing at the test cluster; it is stopped
@@ -20,18 +21,11 @@ from typing import Any, TypeVar
 import yaml
 
 from e2e.controlplane.cluster import Cluster
+from e2e.support import install_crds as install_crds  # re-exported for tests and benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_AGENTS = ("ragflow-operator/", "kopf/")
 T = TypeVar("T")
-
-
-def install_crds(cluster: Cluster) -> None:
-    """Apply every CRD in crds/ and wait until each is Established."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    for path in sorted((ROOT / "crds").glob("*.yaml")):
-        name = yaml.safe_load(path.read_text())["metadata"]["name"]
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
 
 
 class OperatorProcess:

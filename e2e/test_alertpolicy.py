@@ -12,65 +12,34 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kopf.testing import KopfRunner
-from kubernetes.config import kube_config
 
 from e2e.controlplane.cluster import Cluster
+from e2e.support import eventually, get, install_crd, kopf_handlers
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_RULE_CRD = ROOT / "e2e" / "fixtures" / "prometheusrule-crd.yaml"
 PROMETHEUS_RULE_CRD_NAME = "prometheusrules.monitoring.coreos.com"
-WAIT_SECONDS = 60.0
 HANDLERS = "ragflow_operator.handlers.alert_policy"
-
-
-def eventually(what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
-        time.sleep(0.3)
-
-
-def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 def crd_installed(cluster: Cluster) -> bool:
     return cluster.kubectl("get", "crd", PROMETHEUS_RULE_CRD_NAME, check=False).returncode == 0
 
 
-def install_crd(cluster: Cluster, path: Path) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(path))
-    name = yaml.safe_load(path.read_text())["metadata"]["name"]
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-
-
 @pytest.fixture
 def operator(cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The operator's AlertPolicy handlers (with lifecycle's startup) in kopf, for one namespace."""
-    install_crd(cluster, ROOT / "crds" / "alertpolicies.yaml")
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
-    # kopf logs in through the kubernetes package, whose default kubeconfig path was read from
-    # $KUBECONFIG when it was first imported (before this fixture ran).
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
-    args = ["run", "--standalone", "--namespace", namespace, "-m", HANDLERS]
-    with KopfRunner(args, timeout=60) as runner:
+    install_crd(cluster, ROOT / "crds" / "alertpolicies.yaml", force_conflicts=False)
+    with kopf_handlers(cluster, namespace, HANDLERS, monkeypatch):
         yield
-    assert runner.exception is None, runner.output
 
 
 def policy_status(cluster: Cluster, namespace: str) -> dict[str, Any]:
@@ -133,7 +102,7 @@ def test_alertpolicy_switches_configmap_to_prometheusrule_and_rejects_invalid_ru
         assert board and board["metadata"]["labels"]["grafana_dashboard"] == "1"
 
         # 2. The CRD appears, then the spec changes: a PrometheusRule replaces the ConfigMap.
-        install_crd(cluster, PROMETHEUS_RULE_CRD)
+        install_crd(cluster, PROMETHEUS_RULE_CRD, force_conflicts=False)
         patch_spec(
             cluster,
             namespace,
@@ -211,7 +180,7 @@ def test_alertpolicy_switches_configmap_to_prometheusrule_and_rejects_invalid_ru
 def test_alertpolicy_crd_rejects_bad_ratio_and_duplicate_rules_and_accepts_the_sample(
     cluster: Cluster, namespace: str
 ) -> None:
-    install_crd(cluster, ROOT / "crds" / "alertpolicies.yaml")
+    install_crd(cluster, ROOT / "crds" / "alertpolicies.yaml", force_conflicts=False)
     base = {
         "apiVersion": "ragflow.operator.dev/v1alpha1",
         "kind": "AlertPolicy",

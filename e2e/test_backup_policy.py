@@ -11,61 +11,30 @@ run` writes as its termination message.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kopf
 import pytest
-import yaml
-from kopf.testing import KopfRunner
 
 from e2e.controlplane.cluster import Cluster
+from e2e.support import apply, eventually, get, install_crd, kopf_handlers
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[1]
-WAIT_SECONDS = 60.0
 HANDLERS = "ragflow_operator.handlers.backup_policy"
 POLICY_LABEL = "ragflow.operator.dev/backup-policy"
-
-
-def eventually(what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
-        time.sleep(0.3)
-
-
-def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
-    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next((dict(c) for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
-def install_crd(cluster: Cluster, path: Path) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-    name = yaml.safe_load(path.read_text())["metadata"]["name"]
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
-
-
 @kopf.on.login()
 def login_from_kubeconfig(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """Read $KUBECONFIG when kopf starts, not when `kubernetes` was first imported."""
     return kopf.login_with_kubeconfig(**kwargs)
-
-
-def apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest)
-    )
 
 
 def status(cluster: Cluster, namespace: str) -> dict[str, Any]:
@@ -114,7 +83,6 @@ def secret(namespace: str, name: str, data: dict[str, str]) -> dict[str, Any]:
 def operator(cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for crd in ("ragflowclusters", "backuppolicies"):
         install_crd(cluster, ROOT / "crds" / f"{crd}.yaml")
-    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     monkeypatch.setenv("RAGFLOW_OPERATOR_RESYNC_SECONDS", "2")
     for body in (
         secret(namespace, "backup-keys", {"keyring": "a2V5"}),
@@ -128,10 +96,8 @@ def operator(cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch) 
         },
     ):
         apply(cluster, body)
-    args = ["run", "--standalone", "--namespace", namespace, "-m", HANDLERS]
-    with KopfRunner(args, timeout=60) as runner:
+    with kopf_handlers(cluster, namespace, HANDLERS, monkeypatch):
         yield
-    assert runner.exception is None, runner.output
 
 
 def finished_job(

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from ragflow_operator import names
 from ragflow_operator.builders.backup import LABEL_POLICY
 
 from e2e.controlplane.cluster import Cluster
+from e2e.support import eventually, get, install_crds
 
 pytestmark = pytest.mark.cluster
 
@@ -87,17 +88,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def eventually(what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
-        time.sleep(0.3)
 
 
 def render_chart(
@@ -164,11 +154,6 @@ def mint_token(cluster: Cluster, namespace: str, service_account: str) -> str:
     return str(json.loads(result.stdout)["status"]["token"])
 
 
-def get(cluster: Cluster, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
-    result = cluster.kubectl("get", plural, name, "-n", namespace, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
-
-
 def reconciled(cluster: Cluster, namespace: str, case: SampleCase, name: str) -> bool:
     """The operator has seen the current generation and reported a Ready condition."""
     obj = get(cluster, namespace, case.plural, name) or {}
@@ -201,9 +186,7 @@ def chart_rbac_operator(
     cluster: Cluster, namespace: str, tmp_path: Path
 ) -> Iterator[RunningOperator]:
     """The operator, run with the chart's arguments and its ServiceAccount's token only."""
-    for crd in sorted((ROOT / "crds").glob("*.yaml")):
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    install_crds(cluster)
     # kubectl caches discovery per server address; a failed lookup refreshes it.
     plurals = ",".join(case.plural for case in CASES)
     eventually(
@@ -338,6 +321,7 @@ def test_operator_with_chart_rbac_handles_all_kinds_without_forbidden(
         eventually(
             f"{case.kind}/{name} is reconciled",
             lambda case=case, name=name: reconciled(cluster, namespace, case, name),
+            WAIT_SECONDS,
         )
     # An on-demand backup: the operator creates a Job, watches it and lists its pods.
     policy = samples["BackupPolicy"]["metadata"]["name"]
@@ -348,6 +332,7 @@ def test_operator_with_chart_rbac_handles_all_kinds_without_forbidden(
         lambda: cluster.kubectl_json(
             "get", "jobs", "-n", namespace, "-l", f"{LABEL_POLICY}={policy}"
         )["items"],
+        WAIT_SECONDS,
     )
     for case in CASES:
         name = samples[case.kind]["metadata"]["name"]
@@ -359,6 +344,7 @@ def test_operator_with_chart_rbac_handles_all_kinds_without_forbidden(
         eventually(
             f"{case.kind}/{name} is reconciled after the update",
             lambda case=case, name=name: reconciled(cluster, namespace, case, name),
+            WAIT_SECONDS,
         )
     for case in CASES:
         name = samples[case.kind]["metadata"]["name"]
@@ -374,6 +360,7 @@ def test_operator_with_chart_rbac_handles_all_kinds_without_forbidden(
         eventually(
             f"{case.kind}/{name} is finalized and gone",
             lambda case=case, name=name: get(cluster, namespace, case.plural, name) is None,
+            WAIT_SECONDS,
         )
     log = chart_rbac_operator.text()
     forbidden = [line for line in log.splitlines() if FORBIDDEN.search(line)]

@@ -1,0 +1,87 @@
+"""Helpers shared by the cluster tests in e2e/: polling, reading and applying objects, installing
+CRDs, and running operator handlers in-process with kopf against the local control plane.
+
+Used by e2e/test_alertpolicy.py, e2e/test_backup_policy.py, e2e/test_chart_rbac.py and
+e2e/ragflowcluster_support.py (which re-exports `install_crds` for its own callers).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kopf.testing import KopfRunner
+from kubernetes.config import kube_config
+
+from e2e.controlplane.cluster import Cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+CRDS = ROOT / "crds"
+WAIT_SECONDS = 60.0
+
+
+def eventually(
+    what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS, interval: float = 0.3
+) -> Any:
+    """Call `check` until it returns something truthy and return that; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
+        time.sleep(interval)
+
+
+def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
+    """The object as JSON, or None when the API server does not have it."""
+    result = cluster.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
+    """Server-side apply of one object as the test's kubectl field manager."""
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", stdin=json.dumps(manifest)
+    )
+
+
+def install_crd(cluster: Cluster, path: Path, *, force_conflicts: bool = True) -> None:
+    """Apply the CRD in `path` (server-side) and wait until it is Established."""
+    conflicts = ["--force-conflicts"] if force_conflicts else []
+    cluster.kubectl("apply", "--server-side", *conflicts, "-f", str(path))
+    name = yaml.safe_load(path.read_text())["metadata"]["name"]
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+
+def install_crds(cluster: Cluster) -> None:
+    """Apply every CRD in crds/ and wait until each is Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    for path in sorted(CRDS.glob("*.yaml")):
+        name = yaml.safe_load(path.read_text())["metadata"]["name"]
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{name}")
+
+
+@contextmanager
+def kopf_handlers(
+    cluster: Cluster, namespace: str, handlers: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The operator module `handlers` running in kopf (in this process) for one namespace.
+
+    Fails on leaving when kopf itself ended with an exception, showing its output.
+    """
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    # kopf logs in through the kubernetes package, whose default kubeconfig path was read from
+    # $KUBECONFIG when it was first imported (before the test ran).
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
+    args = ["run", "--standalone", "--namespace", namespace, "-m", handlers]
+    with KopfRunner(args, timeout=60) as runner:
+        yield
+    assert runner.exception is None, runner.output
