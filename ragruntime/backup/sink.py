@@ -26,28 +26,11 @@ from ragruntime.backup.format import Entry, Manifest
 from ragruntime.backup.restore import TargetNotEmpty
 from ragruntime.backup.snapshot import release_lite, sqlite_path
 from ragruntime.config import Settings
-from ragruntime.models import Chunk
 from ragruntime.store.database import is_postgres
-from ragruntime.store.vectors import MilvusVectorStore
+from ragruntime.store.vectors import MilvusVectorStore, chunk_from_row
 
 INSERT_BATCH = 500
 RESTORED_CONFIGURATION = "restored-configuration.json"
-
-
-def _chunk(dataset_id: str, row: Mapping[str, Any]) -> Chunk:
-    return Chunk(
-        id=row["id"],
-        dataset_id=dataset_id,
-        document_id=row["document_id"],
-        generation=int(row["generation"]),
-        content=row["content"],
-        document_name=row.get("document_name", ""),
-        important_keywords=json.loads(row.get("important_keywords") or "[]"),
-        questions=json.loads(row.get("questions") or "[]"),
-        available=bool(row.get("available", True)),
-        position=int(row.get("position", 0)),
-        created_at=float(row.get("created_at", 0.0)),
-    )
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -206,7 +189,9 @@ class RuntimeSink:
         if not rows:
             return
         store = self._vector_store(len(rows[0]["dense"]))
-        store.insert(dataset_id, [_chunk(dataset_id, r) for r in rows], [r["dense"] for r in rows])
+        store.insert(
+            dataset_id, [chunk_from_row(dataset_id, r) for r in rows], [r["dense"] for r in rows]
+        )
 
     # --- result ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -259,7 +259,7 @@ class MilvusVectorStore:
         total = int(counted[0]["count(*)"]) if counted else 0
         rows = self.client.query(name, filter=expr, output_fields=CHUNK_FIELDS, limit=16384)
         rows = sorted(rows, key=lambda r: (r["position"], r["created_at"], r["id"]))
-        return [_chunk(dataset_id, r) for r in rows[offset : offset + limit]], total
+        return [chunk_from_row(dataset_id, r) for r in rows[offset : offset + limit]], total
 
     def dense_search(
         self, dataset_id: str, vector: list[float], generations: Sequence[int], limit: int
@@ -275,7 +275,10 @@ class MilvusVectorStore:
             output_fields=CHUNK_FIELDS,
             search_params={"metric_type": "COSINE"},
         )
-        return [VectorHit(_chunk(dataset_id, h["entity"]), float(h["distance"])) for h in result[0]]
+        return [
+            VectorHit(chunk_from_row(dataset_id, h["entity"]), float(h["distance"]))
+            for h in result[0]
+        ]
 
     def text_search(
         self, dataset_id: str, text: str, generations: Sequence[int], limit: int
@@ -292,7 +295,8 @@ class MilvusVectorStore:
             search_params={"metric_type": "BM25"},
         )
         return [
-            VectorHit(_chunk(dataset_id, h["entity"]), abs(float(h["distance"]))) for h in result[0]
+            VectorHit(chunk_from_row(dataset_id, h["entity"]), abs(float(h["distance"])))
+            for h in result[0]
         ]
 
     def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
@@ -302,7 +306,8 @@ class MilvusVectorStore:
         return {r["id"]: [float(x) for x in r["dense"]] for r in rows}
 
 
-def _chunk(dataset_id: str, row: dict[str, Any]) -> Chunk:
+def chunk_from_row(dataset_id: str, row: Mapping[str, Any]) -> Chunk:
+    """A Chunk from one Milvus row (query result, search entity or backed-up record)."""
     return Chunk(
         id=row["id"],
         dataset_id=dataset_id,
