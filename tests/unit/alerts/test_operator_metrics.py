@@ -7,7 +7,6 @@ Starts the real metrics HTTP server on a free loopback port, reads /metrics over
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import urllib.request
 from datetime import UTC, datetime
@@ -16,14 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ragflow_operator import errors, metrics
 
+from tests.fixtures.services import free_port
+
 LAST_SUCCESS = "ragflow_operator_backup_last_success_timestamp_seconds"
 LAST_FAILURE = "ragflow_operator_backup_last_failure_timestamp_seconds"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sample(name: str, labels: dict[str, str]) -> float | None:
