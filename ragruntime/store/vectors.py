@@ -266,36 +266,40 @@ class MilvusVectorStore:
     ) -> list[VectorHit]:
         if not generations:
             return []
-        result = self.client.search(
-            self._loaded(dataset_id),
-            data=[vector],
-            anns_field="dense",
-            limit=limit,
-            filter=self._filter(generations) + " and available == true",
-            output_fields=CHUNK_FIELDS,
-            search_params={"metric_type": "COSINE"},
-        )
-        return [
-            VectorHit(chunk_from_row(dataset_id, h["entity"]), float(h["distance"]))
-            for h in result[0]
-        ]
+        return self._search(dataset_id, vector, "dense", "COSINE", generations, limit)
 
     def text_search(
         self, dataset_id: str, text: str, generations: Sequence[int], limit: int
     ) -> list[VectorHit]:
         if not generations or not text.strip():
             return []
+        return self._search(dataset_id, text, "sparse", "BM25", generations, limit)
+
+    def _search(
+        self,
+        dataset_id: str,
+        query: list[float] | str,
+        field: str,
+        metric: str,
+        generations: Sequence[int],
+        limit: int,
+    ) -> list[VectorHit]:
+        """One search over the visible generations of a dataset; scores are similarities."""
         result = self.client.search(
             self._loaded(dataset_id),
-            data=[text],
-            anns_field="sparse",
+            data=[query],
+            anns_field=field,
             limit=limit,
             filter=self._filter(generations) + " and available == true",
             output_fields=CHUNK_FIELDS,
-            search_params={"metric_type": "BM25"},
+            search_params={"metric_type": metric},
         )
+        # BM25 distances come back with a version-dependent sign; the score is their magnitude.
         return [
-            VectorHit(chunk_from_row(dataset_id, h["entity"]), abs(float(h["distance"])))
+            VectorHit(
+                chunk_from_row(dataset_id, h["entity"]),
+                abs(float(h["distance"])) if metric == "BM25" else float(h["distance"]),
+            )
             for h in result[0]
         ]
 
