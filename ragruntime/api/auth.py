@@ -142,7 +142,8 @@ async def authorize(request: Request) -> ApiKey:
         "key_id": key.id,
         "role": key.role.value,
         "route": match.template,
-        **{k: v for k, v in match.params.items()},
+        # a path's key_id names the key acted upon, not the caller's key
+        **{("target_key_id" if k == "key_id" else k): v for k, v in match.params.items()},
     }
     for field, values in ids.items():
         pending["ids" if field == "ids" else field] = values

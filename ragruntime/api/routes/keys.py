@@ -61,7 +61,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 def _issued(request: Request, issued: IssuedKey) -> dict[str, Any]:
-    request.state.audit_pending["target_key_id"] = issued.key.id
+    request.state.audit_pending["new_key_id"] = issued.key.id
     return ok({**key_json(issued.key), "token": issued.token})
 
 

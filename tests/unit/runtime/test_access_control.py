@@ -197,6 +197,13 @@ def test_keys_are_created_listed_rotated_and_revoked_through_the_api(setup: tupl
     assert scoped_admin["code"] == 101
 
     audit_text = audit_file.read_text()
+    events = [json.loads(line) for line in audit_text.splitlines()]
+    revoked = next(e for e in events if e.get("action") == "revoke_key")
+    admin_id = next(k["id"] for k in listed if k["name"] == "admin-test")
+    assert revoked["category"] == "configuration" and revoked["outcome"] == "success"
+    assert (revoked["key_id"], revoked["target_key_id"]) == (admin_id, immediate["id"])
+    made = next(e for e in events if e.get("action") == "create_key")
+    assert made["new_key_id"] == key_id
     for secret in (token, rotated["token"], immediate["token"], keys.tokens[ADMIN]):
         assert secret not in audit_text
 
