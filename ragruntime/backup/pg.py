@@ -48,6 +48,16 @@ def libpq_env(url: str) -> dict[str, str]:
     sslmode = parsed.query.get("sslmode")
     if isinstance(sslmode, str):
         env["PGSSLMODE"] = sslmode
+    # The runtime's TLS settings (ragruntime.security.tls) apply to the dump tools too.
+    for setting, variable in (
+        ("RAGFLOW_DATABASE_TLS_CA", "PGSSLROOTCERT"),
+        ("RAGFLOW_DATABASE_TLS_CERT", "PGSSLCERT"),
+        ("RAGFLOW_DATABASE_TLS_KEY", "PGSSLKEY"),
+    ):
+        if env.get(setting):
+            env[variable] = env[setting]
+    if env.get("RAGFLOW_DATABASE_TLS_CA"):
+        env["PGSSLMODE"] = "verify-full"
     return env
 
 

@@ -144,3 +144,14 @@ def test_tls_arguments_name_the_files(tmp_path: Path) -> None:
     assert kwargs["ca_pem_path"] == str(ca) and kwargs["server_name"] == "milvus.internal"
     uri, kwargs = milvus_connection("http://m:19530", TlsFiles(str(ca)))
     assert kwargs == {"secure": True, "server_pem_path": str(ca)}
+
+
+def test_backup_dump_tools_verify_the_database_like_the_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ragruntime.backup.pg import libpq_env
+
+    monkeypatch.setenv("RAGFLOW_DATABASE_TLS_CA", "/tls/database/ca.crt")
+    env = libpq_env("postgresql://u:p@db:5432/rag?sslmode=require")
+    assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/tls/database/ca.crt"
+    assert "PGSSLCERT" not in env
