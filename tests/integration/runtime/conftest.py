@@ -71,6 +71,16 @@ class Api:
 
 
 UPLOAD_LIMIT = {"RAGFLOW_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)}
+#: Sent in the cluster database URL (the test server trusts loopback, so it is never checked):
+#: it, and every API key, must never show up in a runtime's log.
+DB_PASSWORD = "it-db-password-never-logged"
+
+
+def assert_no_secrets_logged(process: RuntimeProcess, *secrets: str) -> None:
+    """No key or password in any log line (audit trail included) of a runtime process."""
+    log = process.log()
+    for secret in (process.api_key, DB_PASSWORD, *secrets):
+        assert secret not in log, f"a secret appears in the log of {process.log_path.name}"
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +92,7 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtim
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown, hence -15.
     assert runtime.stop() in (0, -15), runtime.log()
     assert "Application shutdown complete" in runtime.log()
+    assert_no_secrets_logged(runtime)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +104,9 @@ def cluster_servers(
 ) -> Iterator[tuple[RuntimeProcess, RuntimeProcess]]:
     """Cluster mode: an API process and a worker process sharing PostgreSQL, Milvus, Redis."""
     env = {
-        "RAGFLOW_DATABASE_URL": postgres_server.create_database("runtime"),
+        "RAGFLOW_DATABASE_URL": postgres_server.create_database("runtime").replace(
+            "postgresql://postgres@", f"postgresql://postgres:{DB_PASSWORD}@"
+        ),
         "RAGFLOW_VECTOR_URI": milvus_lite_server.uri,
         "RAGFLOW_CACHE_URL": redis_server.url,
         "RAGFLOW_CLUSTER_NAME": "it-cluster",
@@ -107,6 +120,7 @@ def cluster_servers(
     yield api, worker
     for process in (api, worker):
         assert process.stop() in (0, -15), process.log()
+        assert_no_secrets_logged(process)
 
 
 @pytest.fixture(scope="session", params=["embedded", "cluster"])
