@@ -83,11 +83,23 @@ def assert_no_secrets_logged(process: RuntimeProcess, *secrets: str) -> None:
         assert secret not in log, f"a secret appears in the log of {process.log_path.name}"
 
 
+def key_files(data_dir: Path) -> dict[str, str]:
+    """Per-role key files as the operator mounts them, re-read quickly (test_key_rotation.py)."""
+    return {
+        "RAGFLOW_AUTH_KEYS_DIR": str(data_dir / "keys"),
+        "RAGFLOW_AUTH_RELOAD_SECONDS": "0.5",
+        "RAGFLOW_AUTH_ROTATION_GRACE_SECONDS": str(ROTATION_GRACE_S),
+    }
+
+
+ROTATION_GRACE_S = 6.0
+
+
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
     """``ragruntime serve --role all`` with nothing but its data directory."""
     data_dir: Path = tmp_path_factory.mktemp("embedded-runtime")
-    runtime = start_runtime(data_dir, role="all", extra_env=UPLOAD_LIMIT)
+    runtime = start_runtime(data_dir, role="all", extra_env={**UPLOAD_LIMIT, **key_files(data_dir)})
     yield runtime
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown, hence -15.
     assert runtime.stop() in (0, -15), runtime.log()
