@@ -26,6 +26,7 @@ from ragruntime.api.auth import AuditTrail, authorize
 from ragruntime.api.errors import install_error_handlers
 from ragruntime.api.routes import chunks, datasets, documents, keys, retrieval, system
 from ragruntime.config import Settings
+from ragruntime.errors import RuntimeServiceError
 from ragruntime.ingest.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.metrics import RuntimeMetrics
@@ -118,10 +119,12 @@ class Lifecycle:
 
     async def _retry_wait(self, attempt: int, what: str, exc: Exception) -> None:
         delay = OPEN_RETRY_DELAYS[min(attempt, len(OPEN_RETRY_DELAYS) - 1)]
-        # The exception type only: driver messages can carry hosts or credentials.
-        log.warning(
-            f"{what} failed; retrying", extra={"error": type(exc).__name__, "retry_in_s": delay}
-        )
+        # The exception type only: driver messages can carry hosts or credentials. Our own
+        # errors promise secret-free messages (ragruntime.errors), so theirs say what is wrong.
+        extra: dict[str, Any] = {"error": type(exc).__name__, "retry_in_s": delay}
+        if isinstance(exc, RuntimeServiceError):
+            extra["reason"] = exc.message
+        log.warning(f"{what} failed; retrying", extra=extra)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)
 

@@ -74,6 +74,8 @@ def milvus_connection(uri: str, tls: TlsFiles) -> tuple[str, dict[str, Any]]:
     if not tls.enabled:
         return uri, {}
     tls.check("vector store TLS")
+    if "://" not in uri:
+        raise InvalidArgument("vector store TLS needs a Milvus server URI (https://host:19530)")
     if uri.startswith("http://"):
         uri = "https://" + uri[len("http://") :]
     kwargs: dict[str, Any] = {"secure": True}

@@ -144,6 +144,8 @@ def test_tls_arguments_name_the_files(tmp_path: Path) -> None:
     assert kwargs["ca_pem_path"] == str(ca) and kwargs["server_name"] == "milvus.internal"
     uri, kwargs = milvus_connection("http://m:19530", TlsFiles(str(ca)))
     assert kwargs == {"secure": True, "server_pem_path": str(ca)}
+    with pytest.raises(InvalidArgument, match="server URI"):
+        milvus_connection("/data/milvus.db", TlsFiles(str(ca)))
 
 
 def test_backup_dump_tools_verify_the_database_like_the_runtime(
@@ -155,3 +157,31 @@ def test_backup_dump_tools_verify_the_database_like_the_runtime(
     env = libpq_env("postgresql://u:p@db:5432/rag?sslmode=require")
     assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/tls/database/ca.crt"
     assert "PGSSLCERT" not in env
+
+
+def test_a_missing_tls_file_is_named_in_the_startup_retry_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from ragruntime.app import create_app
+    from ragruntime.config import Settings
+
+    settings = Settings(
+        data_dir=tmp_path,
+        api_key="k",
+        database_url="postgresql://u:pw-never-logged@127.0.0.1:1/db",
+        database_tls_ca="/no/such/ca.crt",
+    )
+    app = create_app(settings, embedder=SimpleNamespace(dimension=8))  # type: ignore[arg-type]
+    with caplog.at_level("WARNING"), TestClient(app):
+        deadline = time.monotonic() + 10
+        while not any("opening the stores" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    record = next(r for r in caplog.records if "opening the stores" in r.getMessage())
+    assert "/no/such/ca.crt does not exist" in record.reason  # type: ignore[attr-defined]
+    assert "pw-never-logged" not in caplog.text
