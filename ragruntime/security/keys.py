@@ -242,11 +242,22 @@ class KeyStore:
             for digest, name in sorted(present.items()):
                 key = known.get(digest)
                 if key is None:
-                    taken = conn.execute(
-                        sa.select(api_keys.c.id).where(api_keys.c.digest == digest)
-                    ).first()
-                    if taken is None:  # the same key in two places keeps its first source
+                    row = (
+                        conn.execute(sa.select(api_keys).where(api_keys.c.digest == digest))
+                        .mappings()
+                        .first()
+                    )
+                    other = _row_to_key(row) if row is not None else None
+                    if other is None:
                         added.append(self._insert(digest, name, role, None, source, conn).id)
+                    elif _movable(other):  # moved here from another Secret that dropped it
+                        conn.execute(
+                            api_keys.update()
+                            .where(api_keys.c.id == other.id)
+                            .values(source=source, role=role.value, name=name, expires_at_ms=None)
+                        )
+                        added.append(other.id)
+                    # else: the same key is active in another place, which keeps it
                 elif key.revoked_at_ms is None and (
                     key.expires_at_ms is not None or key.role != role
                 ):
@@ -264,6 +275,11 @@ class KeyStore:
                     )
                     expiring.append(key.id)
         return SyncResult(source, tuple(added), tuple(expiring))
+
+
+def _movable(key: ApiKey) -> bool:
+    """A Secret-provided key its source no longer lists (expiring or expired), not revoked."""
+    return key.source != SOURCE_API and key.expires_at_ms is not None and key.revoked_at_ms is None
 
 
 @dataclass(frozen=True)

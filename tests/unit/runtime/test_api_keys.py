@@ -185,3 +185,20 @@ def test_a_missing_tls_file_is_named_in_the_startup_retry_log(
     record = next(r for r in caplog.records if "opening the stores" in r.getMessage())
     assert "/no/such/ca.crt does not exist" in record.reason  # type: ignore[attr-defined]
     assert "pw-never-logged" not in caplog.text
+
+
+def test_a_key_moved_to_another_role_secret_takes_that_role(
+    store: KeyStore, tmp_path: Path
+) -> None:
+    for role in ("viewer", "editor"):
+        (tmp_path / role).mkdir()
+    (tmp_path / "viewer" / "bot").write_text("promoted-key")
+    sync = KeySync(store, env_key="", keys_dir=tmp_path, grace_seconds=3600)
+    sync.run_once()
+    (tmp_path / "viewer" / "bot").unlink()
+    (tmp_path / "editor" / "bot").write_text("promoted-key")
+    sync.run_once()  # editor is synced before viewer drops it: still the viewer's for now
+    sync.run_once()
+    key = store.authenticate("promoted-key")
+    assert key is not None and key.role == AccessRole.EDITOR and key.source == "secret:editor"
+    assert key.expires_at_ms is None
