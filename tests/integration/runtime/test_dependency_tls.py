@@ -139,3 +139,28 @@ def test_open_runtime_uses_the_tls_settings(
     bad = settings.model_copy(update={"database_tls_ca": str(wrong.ca)})
     with pytest.raises(StoreUnavailable):
         open_runtime(bad, embedder=embedder)
+
+
+def test_backup_tools_use_the_same_verified_tls(
+    tmp_path: Path,
+    tls_postgres: PostgresServer,
+    right: Pki,
+    wrong: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backup engine's connections and pg_dump read RAGFLOW_DATABASE_TLS_* like the runtime."""
+    from ragruntime.backup import pg
+
+    url = tls_postgres.url()
+    monkeypatch.setenv("RAGFLOW_DATABASE_TLS_CA", str(right.ca))
+    engine = pg.engine(url)
+    try:
+        with engine.connect() as conn:
+            query = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+            assert conn.execute(sa.text(query)).scalar_one() is True
+    finally:
+        engine.dispose()
+    pg.run(["pg_dump", "--schema-only", f"--file={tmp_path / 'schema.sql'}"], url)
+    monkeypatch.setenv("RAGFLOW_DATABASE_TLS_CA", str(wrong.ca))
+    with pytest.raises(pg.PgToolError, match="certificate verify failed"):
+        pg.run(["pg_dump", "--schema-only", f"--file={tmp_path / 'refused.sql'}"], url)

@@ -153,10 +153,15 @@ def test_backup_dump_tools_verify_the_database_like_the_runtime(
 ) -> None:
     from ragruntime.backup.pg import libpq_env
 
-    monkeypatch.setenv("RAGFLOW_DATABASE_TLS_CA", "/tls/database/ca.crt")
+    monkeypatch.setenv("RAGFLOW_DATABASE_TLS_CA", __file__)  # any existing file
     env = libpq_env("postgresql://u:p@db:5432/rag?sslmode=require")
-    assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == "/tls/database/ca.crt"
+    assert env["PGSSLMODE"] == "verify-full" and env["PGSSLROOTCERT"] == __file__
     assert "PGSSLCERT" not in env
+    from ragruntime.backup.pg import tls_connect_args
+
+    assert tls_connect_args()["sslmode"] == "verify-full"
+    monkeypatch.delenv("RAGFLOW_DATABASE_TLS_CA")
+    assert tls_connect_args() == {}
 
 
 def test_a_missing_tls_file_is_named_in_the_startup_retry_log(
