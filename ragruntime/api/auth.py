@@ -27,6 +27,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _ENVELOPE_CODE = re.compile(rb'^\{"code":(-?\d+)')
 PENDING = "audit_pending"
+AUDITED_IDS = 1000  # ids of one body field written to one audit event
 
 
 def _audit(request: Request) -> AuditLog:
@@ -106,7 +107,7 @@ async def _body_ids(request: Request, fields: tuple[str, ...]) -> dict[str, list
     for field in fields:
         value = body.get(field)
         if isinstance(value, list):
-            found[field] = [str(v) for v in value][:1000]
+            found[field] = [str(v) for v in value]
     return found
 
 
@@ -145,8 +146,8 @@ async def authorize(request: Request) -> ApiKey:
         # a path's key_id names the key acted upon, not the caller's key
         **{("target_key_id" if k == "key_id" else k): v for k, v in match.params.items()},
     }
-    for field, values in ids.items():
-        pending["ids" if field == "ids" else field] = values
+    for field, values in ids.items():  # the scope saw them all; the trail keeps the first ones
+        pending[field] = values[:AUDITED_IDS]
     request.state.audit_pending = pending
     request.state.key_record = key
     return key

@@ -147,6 +147,11 @@ def test_dataset_scoped_key_touches_only_its_datasets(setup: tuple) -> None:
         "/api/v1/retrieval", headers=auth, json={"question": "q", "dataset_ids": ["ds-a", "ds-b"]}
     )
     assert mixed.status_code == 403
+    many = ["ds-a"] * 1000 + ["ds-b"]  # every id is checked, not only those audited
+    crowded = client.post(
+        "/api/v1/retrieval", headers=auth, json={"question": "q", "dataset_ids": many}
+    )
+    assert crowded.status_code == 403
     own = client.post(
         "/api/v1/retrieval", headers=auth, json={"question": "q", "dataset_ids": ["ds-a"]}
     )
