@@ -22,14 +22,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ragruntime import __version__
-from ragruntime.api.deps import require_api_key
+from ragruntime.api.auth import AuditTrail, authorize
 from ragruntime.api.errors import install_error_handlers
-from ragruntime.api.routes import chunks, datasets, documents, retrieval, system
+from ragruntime.api.routes import chunks, datasets, documents, keys, retrieval, system
 from ragruntime.config import Settings
+from ragruntime.errors import RuntimeServiceError
 from ragruntime.ingest.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.metrics import RuntimeMetrics
-from ragruntime.runtime import open_runtime
+from ragruntime.runtime import Runtime, open_runtime
+from ragruntime.security.audit import AuditLog
+from ragruntime.security.keys import KeyStore, SyncResult
+from ragruntime.security.sources import KeySync
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +112,19 @@ class Lifecycle:
         self.worker: Worker | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._reload: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._open())
 
     async def _retry_wait(self, attempt: int, what: str, exc: Exception) -> None:
         delay = OPEN_RETRY_DELAYS[min(attempt, len(OPEN_RETRY_DELAYS) - 1)]
-        # The exception type only: driver messages can carry hosts or credentials.
-        log.warning(
-            f"{what} failed; retrying", extra={"error": type(exc).__name__, "retry_in_s": delay}
-        )
+        # The exception type only: driver messages can carry hosts or credentials. Our own
+        # errors promise secret-free messages (ragruntime.errors), so theirs say what is wrong.
+        extra: dict[str, Any] = {"error": type(exc).__name__, "retry_in_s": delay}
+        if isinstance(exc, RuntimeServiceError):
+            extra["reason"] = exc.message
+        log.warning(f"{what} failed; retrying", extra=extra)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), delay)
 
@@ -148,17 +155,63 @@ class Lifecycle:
         if settings.runs_worker:
             self.worker = Worker(runtime, settings.worker_threads)
             self.worker.start()
+        if settings.runs_api:
+            await self._open_keys(runtime)
         self.app.state.runtime = runtime
         log.info("ragruntime ready", extra={"role": settings.role.value})
+
+    async def _open_keys(self, runtime: Runtime) -> None:
+        """Mirror the configured keys into the key store now, then every reload interval."""
+        store = KeyStore(runtime.metadata.engine)
+        audit: AuditLog = self.app.state.audit
+        settings = self.settings
+
+        def changed(result: SyncResult) -> None:
+            audit.record(
+                "configuration",
+                "success",
+                action="sync_keys",
+                source=result.source,
+                added_key_ids=list(result.added),
+                expiring_key_ids=list(result.expiring),
+            )
+
+        sync = KeySync(
+            store,
+            env_key=self.app.state.api_key,
+            keys_dir=settings.auth_keys_dir,
+            grace_seconds=settings.auth_rotation_grace_seconds,
+            on_change=changed,
+        )
+        try:
+            await run_in_threadpool(sync.run_once)
+        except Exception as exc:  # stored keys still work; the next reload retries the sync
+            log.warning("syncing API keys failed", extra={"error": type(exc).__name__})
+        self.app.state.key_store = store
+        self._reload = asyncio.create_task(self._reload_keys(sync))
+
+    async def _reload_keys(self, sync: KeySync) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.auth_reload_seconds)
+            if self._stopping.is_set():
+                return
+            try:
+                await run_in_threadpool(sync.run_once)
+            except Exception as exc:  # the database may blip: keep the last state, retry later
+                log.warning("reloading API keys failed", extra={"error": type(exc).__name__})
 
     async def close(self) -> None:
         self._stopping.set()
         if self._task is not None:
             await self._task
+        if self._reload is not None:
+            await self._reload
         if self.worker is not None:
             await run_in_threadpool(self.worker.stop, self.settings.shutdown_grace_seconds)
         runtime = self.app.state.runtime
         self.app.state.runtime = None
+        self.app.state.key_store = None
         if runtime is not None:
             await run_in_threadpool(runtime.close)
         log.info("ragruntime stopped")
@@ -176,19 +229,23 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
             yield
         finally:
             await lifecycle.close()
+            app.state.audit.close()
 
     app = FastAPI(title="ragruntime", version=__version__, lifespan=lifespan)
     app.state.runtime = None
     app.state.metrics = metrics
     app.state.api_key = resolve_api_key(settings)
     app.state.settings = settings
+    app.state.key_store = None  # set once the metadata database is open
+    app.state.audit = AuditLog(file=settings.audit_file, count=metrics.record_audit)
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(system.ragflow_router, prefix="/api/v1")
     if settings.runs_api:
-        api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(require_api_key)])
-        for module in (datasets, documents, chunks, retrieval):
+        api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)])
+        for module in (datasets, documents, chunks, retrieval, keys):
             api_v1.include_router(module.router)
         app.include_router(api_v1)
+    app.add_middleware(AuditTrail, audit=app.state.audit)
     app.add_middleware(ConnectionMetrics, metrics=metrics)
     return app

@@ -1,4 +1,4 @@
-"""``ragruntime`` command line: ``serve --role api|worker|all`` (and ``backup ...`` if installed).
+"""``ragruntime`` command line: ``serve --role api|worker|all``, ``keys ...`` (and ``backup ...``).
 
 Argparse sub-commands; the backup engine registers its own group through
 ``ragruntime.backup.cli.register(subparsers)`` when that package and its extra are importable.
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ragruntime.config import Role, Settings
+from ragruntime.security import cli as keys_cli
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="default RAGFLOW_PORT (9380)")
     serve_cmd.add_argument("--host", help="default RAGFLOW_HOST (0.0.0.0)")
     serve_cmd.set_defaults(func=serve)
+    keys_cli.register(subparsers)
     register_backup_commands(subparsers)
     return parser
 

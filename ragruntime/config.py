@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragruntime.security.tls import TlsFiles
+
 
 class Role(StrEnum):
     """What one process does: serve the API, run ingestion workers, or both (embedded mode)."""
@@ -72,6 +74,49 @@ class Settings(BaseSettings):
         description="How long a stopping worker may finish its task before returning it.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    # --- access control and audit (ragruntime.security) ---
+    auth_keys_dir: Path | None = Field(
+        None,
+        description="Per-role key files (<dir>/admin|editor|viewer/<file>), re-read periodically.",
+    )
+    auth_reload_seconds: float = Field(
+        10.0, gt=0, description="How often the key files are re-read."
+    )
+    auth_rotation_grace_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A rotated key, or one removed from its Secret, stays valid this long.",
+    )
+    audit_file: Path | None = Field(
+        None, description="Also append the audit trail (JSON lines) to this file."
+    )
+    # --- TLS to the dependencies (ragruntime.security.tls): a CA file turns TLS on ---
+    database_tls_ca: str = Field("", description="CA bundle verifying PostgreSQL (verify-full).")
+    database_tls_cert: str = Field("", description="Client certificate for PostgreSQL (mTLS).")
+    database_tls_key: str = Field("", description="Client key for PostgreSQL (mTLS).")
+    cache_tls_ca: str = Field("", description="CA bundle verifying Redis (rediss://).")
+    cache_tls_cert: str = Field("", description="Client certificate for Redis (mTLS).")
+    cache_tls_key: str = Field("", description="Client key for Redis (mTLS).")
+    vector_tls_ca: str = Field("", description="CA bundle verifying Milvus (https://).")
+    vector_tls_cert: str = Field("", description="Client certificate for Milvus (mTLS).")
+    vector_tls_key: str = Field("", description="Client key for Milvus (mTLS).")
+    vector_tls_server_name: str = Field(
+        "", description="Name expected in Milvus' certificate when it differs from the host."
+    )
+
+    def database_tls(self) -> TlsFiles:
+        return TlsFiles(self.database_tls_ca, self.database_tls_cert, self.database_tls_key)
+
+    def cache_tls(self) -> TlsFiles:
+        return TlsFiles(self.cache_tls_ca, self.cache_tls_cert, self.cache_tls_key)
+
+    def vector_tls(self) -> TlsFiles:
+        return TlsFiles(
+            self.vector_tls_ca,
+            self.vector_tls_cert,
+            self.vector_tls_key,
+            self.vector_tls_server_name,
+        )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

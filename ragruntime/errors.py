@@ -60,6 +60,13 @@ class Unauthorized(RuntimeServiceError):
     http_status = 401
 
 
+class Forbidden(RuntimeServiceError):
+    """A valid key whose role or dataset scope does not cover the request: RAGFlow's 108."""
+
+    code = RetCode.PERMISSION_ERROR
+    http_status = 403
+
+
 class PayloadTooLarge(RuntimeServiceError):
     """An upload above RAGFLOW_MAX_UPLOAD_BYTES."""
 

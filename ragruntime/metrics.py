@@ -4,7 +4,8 @@ Names follow docs/runtime.md and DESIGN.md: ``ragflow_query_latency_seconds`` (h
 ``ragflow_query_total{status,model}``, ``ragflow_active_connections``,
 ``ragflow_memory_usage_bytes``, ``ragflow_cpu_usage_percent``,
 ``ragflow_documents_processed_total{status}``, ``ragflow_ingest_queue_depth{state}``,
-``ragflow_cache_requests_total{layer,result}``, ``ragflow_http_requests_total``.
+``ragflow_cache_requests_total{layer,result}``, ``ragflow_http_requests_total``,
+``ragflow_audit_events_total{category,outcome}``.
 Process gauges and the queue depth are read at scrape time. Used by the app, worker and retrieval.
 """
 
@@ -107,6 +108,13 @@ class RuntimeMetrics:
             ["method", "route", "code"],
             registry=self.registry,
         )
+        self.audit_events = Counter(
+            "ragflow_audit_events",
+            "Audit events by category (authentication, authorization, data_access,"
+            " configuration) and outcome (success, failure, denied).",
+            ["category", "outcome"],
+            registry=self.registry,
+        )
         self.registry.register(_ScrapeTimeCollector(self))
 
     def bind_queue(self, queue: QueueDepthSource) -> None:
@@ -114,6 +122,9 @@ class RuntimeMetrics:
 
     def record_cache(self, layer: str, result: str) -> None:
         self.cache_requests.labels(layer=layer, result=result).inc()
+
+    def record_audit(self, category: str, outcome: str) -> None:
+        self.audit_events.labels(category=category, outcome=outcome).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

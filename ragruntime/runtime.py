@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ragruntime.config import Settings
 from ragruntime.ingest.embedding import Embedder
 from ragruntime.metrics import RuntimeMetrics
+from ragruntime.security.tls import postgres_connect_args
 from ragruntime.store.cache import CacheLayer, MemoryCache, RedisCache, TieredCache
 from ragruntime.store.database import is_postgres
 from ragruntime.store.files import DatabaseFileStore, FileStore, LocalFileStore
@@ -53,12 +54,18 @@ def open_runtime(
     """Open the stores named by ``settings`` and load (or reuse) the embedding model."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.resolved_database_url()
-    metadata = SqlMetadataStore.open(database_url)
+    metadata = SqlMetadataStore.open(
+        database_url,
+        postgres_connect_args(settings.database_tls()) if is_postgres(database_url) else None,
+    )
     embedder = embedder or Embedder.load(
         settings.embedding_model, settings.embedding_device, settings.embedding_batch_size
     )
     vectors = MilvusVectorStore(
-        settings.resolved_vector_uri(), settings.vector_token, embedder.dimension
+        settings.resolved_vector_uri(),
+        settings.vector_token,
+        embedder.dimension,
+        settings.vector_tls(),
     )
     files: FileStore = (
         DatabaseFileStore(metadata.engine)
@@ -71,14 +78,28 @@ def open_runtime(
     ]
     redis_layer = None
     if settings.cache_url:
-        redis_layer = RedisCache(settings.cache_url, settings.cache_l2_ttl_seconds)
+        redis_layer = RedisCache(
+            settings.cache_url, settings.cache_l2_ttl_seconds, settings.cache_tls()
+        )
         layers.append(redis_layer)
     cache = TieredCache(layers, metrics.record_cache)
     queue = TaskQueue(metadata.engine)
     metrics.bind_queue(queue)
     log.info(
         "runtime opened",
-        extra={"database": database_url.split(":", 1)[0], "l2_cache": bool(redis_layer)},
+        extra={
+            "database": database_url.split(":", 1)[0],
+            "l2_cache": bool(redis_layer),
+            "tls": [
+                name
+                for name, tls in (
+                    ("database", settings.database_tls()),
+                    ("cache", settings.cache_tls()),
+                    ("vector_store", settings.vector_tls()),
+                )
+                if tls.enabled
+            ],
+        },
     )
     return Runtime(
         settings=settings,

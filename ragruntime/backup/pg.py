@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from ragruntime.security.tls import TlsFiles, postgres_connect_args
 from ragruntime.store.database import normalise_url
 
 
@@ -48,7 +51,34 @@ def libpq_env(url: str) -> dict[str, str]:
     sslmode = parsed.query.get("sslmode")
     if isinstance(sslmode, str):
         env["PGSSLMODE"] = sslmode
+    # The runtime's TLS settings (ragruntime.security.tls) apply to the dump tools too.
+    for setting, variable in (
+        ("RAGFLOW_DATABASE_TLS_CA", "PGSSLROOTCERT"),
+        ("RAGFLOW_DATABASE_TLS_CERT", "PGSSLCERT"),
+        ("RAGFLOW_DATABASE_TLS_KEY", "PGSSLKEY"),
+    ):
+        if env.get(setting):
+            env[variable] = env[setting]
+    if env.get("RAGFLOW_DATABASE_TLS_CA"):
+        env["PGSSLMODE"] = "verify-full"
     return env
+
+
+def tls_connect_args() -> dict[str, Any]:
+    """psycopg arguments from the runtime's RAGFLOW_DATABASE_TLS_* (verify-full), or none."""
+    tls = TlsFiles(
+        os.environ.get("RAGFLOW_DATABASE_TLS_CA", ""),
+        os.environ.get("RAGFLOW_DATABASE_TLS_CERT", ""),
+        os.environ.get("RAGFLOW_DATABASE_TLS_KEY", ""),
+    )
+    return postgres_connect_args(tls)
+
+
+def engine(url: str) -> sa.Engine:
+    """A pool-less engine for one backup or restore step, verified TLS when configured."""
+    return sa.create_engine(
+        sqlalchemy_url(url), poolclass=sa.pool.NullPool, connect_args=tls_connect_args()
+    )
 
 
 def run(args: Sequence[str], url: str, timeout: float = 3600) -> None:

@@ -19,8 +19,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from ragruntime.backup import pg
 from ragruntime.backup.format import Entry, Manifest
 from ragruntime.backup.restore import TargetNotEmpty
@@ -70,7 +68,7 @@ class RuntimeSink:
                 if "datasets" not in tables:
                     return 0
                 return int(conn.execute("SELECT count(*) FROM datasets").fetchone()[0])
-        engine = sa.create_engine(pg.sqlalchemy_url(self.url), poolclass=sa.pool.NullPool)
+        engine = pg.engine(self.url)
         try:
             with engine.connect() as conn:
                 if conn.exec_driver_sql("SELECT to_regclass('datasets')").scalar() is None:
@@ -221,7 +219,7 @@ class RuntimeSink:
         if not self.postgres:
             with contextlib.closing(sqlite3.connect(sqlite_path(self.url))) as conn:
                 return int(conn.execute(query).fetchone()[0])
-        engine = sa.create_engine(pg.sqlalchemy_url(self.url), poolclass=sa.pool.NullPool)
+        engine = pg.engine(self.url)
         try:
             with engine.connect() as conn:
                 return int(conn.exec_driver_sql(query).scalar_one())

@@ -96,7 +96,7 @@ def _snapshot_sqlite(url: str, target: Path) -> tuple[list[ActiveDocument], int]
 def _snapshot_postgres(
     url: str, target: Path, with_files: bool
 ) -> tuple[list[ActiveDocument], int]:
-    engine = sa.create_engine(pg.sqlalchemy_url(url), poolclass=sa.pool.NullPool)
+    engine = pg.engine(url)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")

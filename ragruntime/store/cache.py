@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import redis
 
+from ragruntime.security.tls import TlsFiles, redis_connection
+
 KEY_PREFIX = "ragflow:retrieval:v1:"
 
 HitRecorder = Callable[[str, str], None]
@@ -84,9 +86,12 @@ class RedisCache:
 
     name = "l2"
 
-    def __init__(self, url: str, ttl_seconds: float) -> None:
+    def __init__(self, url: str, ttl_seconds: float, tls: TlsFiles | None = None) -> None:
         self.ttl_seconds = ttl_seconds
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        url, tls_args = redis_connection(url, tls or TlsFiles())
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=2, socket_connect_timeout=2, **tls_args
+        )
 
     def get(self, key: str) -> bytes | None:
         value = self.client.get(key)

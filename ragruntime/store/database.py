@@ -32,8 +32,11 @@ def is_postgres(url: str) -> bool:
     return normalise_url(url).startswith("postgresql+")
 
 
-def create_engine(url: str) -> sa.Engine:
-    """Build an engine for ``url`` and create missing tables."""
+def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> sa.Engine:
+    """Build an engine for ``url`` and create missing tables.
+
+    ``connect_args`` go to the PostgreSQL driver (TLS: ``ragruntime.security.tls``).
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -45,7 +48,13 @@ def create_engine(url: str) -> sa.Engine:
         # "database is locked" without waiting, IMMEDIATE waits (busy_timeout) instead.
         sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args=connect_args or {},
+        )
     metadata_obj.create_all(engine)
     return engine
 

@@ -75,9 +75,9 @@ class SqlMetadataStore:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> SqlMetadataStore:
+    def open(cls, url: str, connect_args: dict[str, Any] | None = None) -> SqlMetadataStore:
         try:
-            return cls(create_engine(url))
+            return cls(create_engine(url, connect_args))
         except sa.exc.OperationalError as exc:
             raise StoreUnavailable(
                 f"metadata database unreachable: {type(exc.orig).__name__}"

@@ -81,3 +81,21 @@ file_blobs = sa.Table(
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
+
+# API keys (ragruntime.security.keys): only the SHA-256 digest of a key is stored, never the key.
+api_keys = sa.Table(
+    "api_keys",
+    metadata_obj,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    # NULL = every dataset; else the JSON list of dataset ids the key may touch.
+    sa.Column("dataset_ids", sa.JSON),
+    # "api" (created through the API or CLI), "env" (RAGFLOW_API_KEY) or "secret:<role>".
+    sa.Column("source", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    # Set when a key is rotated or leaves its Secret: valid until then (the grace period).
+    sa.Column("expires_at_ms", sa.BigInteger),
+    sa.Column("revoked_at_ms", sa.BigInteger),
+)

@@ -22,6 +22,7 @@ from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusExcep
 
 from ragruntime.errors import StoreUnavailable
 from ragruntime.models import Chunk
+from ragruntime.security.tls import TlsFiles, milvus_connection
 
 MAX_CONTENT_CHARS = 60000
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
@@ -96,7 +97,8 @@ def _quote(value: str) -> str:
 class MilvusVectorStore:
     """pymilvus ``MilvusClient`` over a Lite path or a server URI."""
 
-    def __init__(self, uri: str, token: str, dimension: int) -> None:
+    def __init__(self, uri: str, token: str, dimension: int, tls: TlsFiles | None = None) -> None:
+        uri, tls_args = milvus_connection(uri, tls or TlsFiles())
         self.uri = uri
         self.dimension = dimension
         self._lock = threading.Lock()
@@ -104,7 +106,8 @@ class MilvusVectorStore:
         if "://" not in uri:
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+            credentials = {"token": token} if token else {}
+            self.client = MilvusClient(uri=uri, **credentials, **tls_args)
         except MilvusException as exc:
             raise StoreUnavailable(f"vector store unreachable: {exc.message}") from exc
 

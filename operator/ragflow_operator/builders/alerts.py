@@ -44,6 +44,11 @@ WORKING_SET = "container_memory_working_set_bytes"
 CONTAINER_LIMITS = "kube_pod_container_resource_limits"
 RESTARTS = "kube_pod_container_status_restarts_total"
 WAITING_REASON = "kube_pod_container_status_waiting_reason"
+AUDIT_EVENTS = "ragflow_audit_events_total"
+#: Refused requests (unknown keys and role/scope denials) per second, summed over the API pods,
+#: above which someone is guessing keys or a client lost its permissions (RagFlowAccessDenied).
+DENIALS_PER_SECOND = 0.5
+DENIALS_FOR = "5m"
 
 #: Label every alert of a policy carries: Alertmanager routes and inhibitions match on it.
 CLUSTER_LABEL = "ragflow_cluster"
@@ -222,6 +227,23 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
                 "is growing: add workers or check the worker logs.",
             )
         )
+    refused = (
+        f'{AUDIT_EVENTS}{{{runtime},category=~"authentication|authorization",'
+        'outcome=~"failure|denied"}'
+    )
+    result.append(
+        _rule(
+            model,
+            alert="RagFlowAccessDenied",
+            for_=DENIALS_FOR,
+            severity="warning",
+            expr=f"sum by (namespace) (rate({refused}[{window}])) > {_number(DENIALS_PER_SECOND)}",
+            summary=f"A burst of refused API requests at {where}",
+            description="{{ $value | humanize }} requests per second fail authentication or are "
+            "denied by role or dataset scope. Check the audit trail (category authentication/"
+            "authorization) for the key ids and clients.",
+        )
+    )
     stale = rules.backup_stale
     if stale.enabled:
         max_age = _seconds(stale.max_age)

@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ragflow_operator import names
-from ragflow_operator.builders import common
+from ragflow_operator.builders import common, security
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest, render_manifest
 from ragflow_operator.model.cluster import ClusterModel
@@ -63,6 +63,7 @@ def config_data(model: ClusterModel) -> dict[str, str]:
         "RAGFLOW_CACHE_L1_TTL_SECONDS": str(cache.get("l1TTLSeconds", 300)),
         "RAGFLOW_CACHE_L2_TTL_SECONDS": str(cache.get("l2TTLSeconds", 3600)),
         "RAGFLOW_VECTOR_URI": vector_uri,
+        **security.config_data(model),
     }
 
 
@@ -186,6 +187,7 @@ def build_deployment(ctx: BuildContext, role: str) -> Manifest:
     replicas = None if (is_api and model.hpa_enabled) else int(section.get("replicas", 1))
     probes_spec = model.section("probes")
     image = model.section("image")
+    security_volumes, security_mounts = security.volumes(model, role)
     return render_manifest(
         "deployment.yaml.j2",
         meta=_meta(ctx, name, role),
@@ -222,8 +224,13 @@ def build_deployment(ctx: BuildContext, role: str) -> Manifest:
         volume_mounts=[
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "tmp", "mountPath": "/tmp"},
+            *security_mounts,
         ],
-        volumes=[{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+        volumes=[
+            {"name": "data", "emptyDir": {}},
+            {"name": "tmp", "emptyDir": {}},
+            *security_volumes,
+        ],
     )
 
 

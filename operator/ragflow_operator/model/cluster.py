@@ -140,6 +140,11 @@ class ClusterModel:
         token = self.vector_store.external.get("tokenSecret")
         if token:
             refs.append(SecretKeyRef(token["name"], token.get("key", "token")))
+        tls = (self.spec.get("auth") or {}).get("dependencyTLS") or {}
+        for key in ("database", "cache", "vectorStore"):
+            if key in tls:  # CA (and client pair) for TLS to that dependency
+                files = ["ca.crt", "tls.crt", "tls.key"] if tls[key].get("mutual") else ["ca.crt"]
+                refs.extend(SecretKeyRef(tls[key]["secretName"], f) for f in files)
         return refs
 
 

@@ -71,17 +71,40 @@ class Api:
 
 
 UPLOAD_LIMIT = {"RAGFLOW_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)}
+#: Sent in the cluster database URL (the test server trusts loopback, so it is never checked):
+#: it, and every API key, must never show up in a runtime's log.
+DB_PASSWORD = "it-db-password-never-logged"
+
+
+def assert_no_secrets_logged(process: RuntimeProcess, *secrets: str) -> None:
+    """No key or password in any log line (audit trail included) of a runtime process."""
+    log = process.log()
+    for secret in (process.api_key, DB_PASSWORD, *secrets):
+        assert secret not in log, f"a secret appears in the log of {process.log_path.name}"
+
+
+def key_files(data_dir: Path) -> dict[str, str]:
+    """Per-role key files as the operator mounts them, re-read quickly (test_key_rotation.py)."""
+    return {
+        "RAGFLOW_AUTH_KEYS_DIR": str(data_dir / "keys"),
+        "RAGFLOW_AUTH_RELOAD_SECONDS": "0.5",
+        "RAGFLOW_AUTH_ROTATION_GRACE_SECONDS": str(ROTATION_GRACE_S),
+    }
+
+
+ROTATION_GRACE_S = 6.0
 
 
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
     """``ragruntime serve --role all`` with nothing but its data directory."""
     data_dir: Path = tmp_path_factory.mktemp("embedded-runtime")
-    runtime = start_runtime(data_dir, role="all", extra_env=UPLOAD_LIMIT)
+    runtime = start_runtime(data_dir, role="all", extra_env={**UPLOAD_LIMIT, **key_files(data_dir)})
     yield runtime
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown, hence -15.
     assert runtime.stop() in (0, -15), runtime.log()
     assert "Application shutdown complete" in runtime.log()
+    assert_no_secrets_logged(runtime)
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +116,9 @@ def cluster_servers(
 ) -> Iterator[tuple[RuntimeProcess, RuntimeProcess]]:
     """Cluster mode: an API process and a worker process sharing PostgreSQL, Milvus, Redis."""
     env = {
-        "RAGFLOW_DATABASE_URL": postgres_server.create_database("runtime"),
+        "RAGFLOW_DATABASE_URL": postgres_server.create_database("runtime").replace(
+            "postgresql://postgres@", f"postgresql://postgres:{DB_PASSWORD}@"
+        ),
         "RAGFLOW_VECTOR_URI": milvus_lite_server.uri,
         "RAGFLOW_CACHE_URL": redis_server.url,
         "RAGFLOW_CLUSTER_NAME": "it-cluster",
@@ -107,6 +132,7 @@ def cluster_servers(
     yield api, worker
     for process in (api, worker):
         assert process.stop() in (0, -15), process.log()
+        assert_no_secrets_logged(process)
 
 
 @pytest.fixture(scope="session", params=["embedded", "cluster"])

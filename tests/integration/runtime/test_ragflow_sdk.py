@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from ragflow_sdk import RAGFlow
 
 from tests.fixtures.services import RuntimeProcess
@@ -76,3 +77,35 @@ def test_sdk_dataset_document_chunk_and_retrieval_lifecycle(
 
     rag.delete_datasets(ids=[dataset.id])
     assert not [d for d in rag.list_datasets() if d.id == dataset.id]
+
+
+def test_sdk_with_a_viewer_key_can_search_but_not_upload(deployment: RuntimeProcess) -> None:
+    """The admin key (RAGFLOW_API_KEY) makes a viewer key through RAGFlow's new_token route."""
+    admin = RAGFlow(api_key=deployment.api_key, base_url=deployment.base_url)
+    dataset = admin.create_dataset(name="sdk-viewer")
+    docs = dataset.upload_documents([{"display_name": "guide.txt", "blob": GUIDE}])
+    dataset.parse_documents([d.id for d in docs])
+    created = requests.post(
+        f"{deployment.base_url}/api/v1/system/new_token",
+        headers={"Authorization": f"Bearer {deployment.api_key}"},
+        json={"role": "viewer", "name": "sdk-viewer"},
+        timeout=30,
+    ).json()
+    assert created["code"] == 0, created
+    token = created["data"]["token"]
+
+    viewer = RAGFlow(api_key=token, base_url=deployment.base_url)
+    hits = viewer.retrieve(dataset_ids=[dataset.id], question="vector database similarity")
+    assert hits and "Milvus" in hits[0].content
+    seen = viewer.get_dataset(name="sdk-viewer")
+    assert [d.name for d in seen.list_documents()] == ["guide.txt"]
+    with pytest.raises(Exception, match="may not upload_documents"):
+        seen.upload_documents([{"display_name": "evil.txt", "blob": b"nope"}])
+    with pytest.raises(Exception, match="may not delete_datasets"):
+        viewer.delete_datasets(ids=[dataset.id])
+    assert [d.name for d in dataset.list_documents()] == ["guide.txt"]
+
+    admin.delete_datasets(ids=[dataset.id])
+    log = deployment.log()
+    assert '"category": "authorization", "outcome": "denied"' in log
+    assert token not in log and deployment.api_key not in log

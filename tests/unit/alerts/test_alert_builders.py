@@ -226,7 +226,7 @@ def test_sample_alertpolicy_builds_valid_rules_and_routing() -> None:
     model = AlertPolicyModel.from_body(body)
     groups = alerts.build_rule_groups(model)
     assert alerts.validate_rule_groups(groups) == []
-    assert alerts.count_rules(groups) == 9
+    assert alerts.count_rules(groups) == 10
     routing = alert_routing.build_routing(model)
     assert [r["name"] for r in routing["spec"]["receivers"]] == [
         "docs-alerts-unrouted",

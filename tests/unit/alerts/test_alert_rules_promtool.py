@@ -71,6 +71,22 @@ def queries(selector: str, ok_per_min: int, errors_per_min: int) -> list[dict[st
     ]
 
 
+def audit(selector: str, failures_per_min: int, denials_per_min: int) -> list[dict[str, str]]:
+    """Audit events: authentication failures, authorization denials and (ignored) successes."""
+    series = "ragflow_audit_events_total{%s,category=%s,outcome=%s}"
+    return [
+        {
+            "series": series % (selector, '"authentication"', '"failure"'),
+            "values": f"0+{failures_per_min}x60",
+        },
+        {
+            "series": series % (selector, '"authorization"', '"denied"'),
+            "values": f"0+{denials_per_min}x60",
+        },
+        {"series": series % (selector, '"data_access"', '"success"'), "values": "0+600x60"},
+    ]
+
+
 def memory(working_set: int, limit: int) -> list[dict[str, str]]:
     return [
         {"series": f"container_memory_working_set_bytes{{{POD}}}", "values": f"{working_set}x60"},
@@ -111,6 +127,15 @@ CASES: dict[str, Case] = {
     "RagFlowHighErrorRate": Case(
         above=queries(API, 100, 10),
         below=queries(API, 100, 2) + queries(OTHER_API, 10, 100),
+        quiet_at=4,
+        fires_at=15,
+        labels=NS,
+    ),
+    # refused requests > 0.5/s: 60 unknown keys + 30 denials a minute (1.5/s) vs 12 (0.2/s).
+    "RagFlowAccessDenied": Case(
+        above=audit(API, failures_per_min=60, denials_per_min=30),
+        below=audit(API, failures_per_min=6, denials_per_min=6)
+        + audit(OTHER_API, failures_per_min=600, denials_per_min=0),
         quiet_at=4,
         fires_at=15,
         labels=NS,

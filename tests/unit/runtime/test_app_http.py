@@ -20,14 +20,19 @@ def client(tmp_path: Path) -> TestClient:
     return TestClient(create_app(Settings(data_dir=tmp_path, api_key="right")))
 
 
-def test_missing_or_wrong_api_key_is_401_with_ragflow_code_109(client: TestClient) -> None:
+def test_missing_or_malformed_api_key_is_401_with_ragflow_code_109(client: TestClient) -> None:
     missing = client.get("/api/v1/datasets")
     assert missing.status_code == 401
     assert missing.json() == {"code": 109, "message": "Authorization is not valid!"}
-    wrong = client.get("/api/v1/datasets", headers={"Authorization": "Bearer wrong"})
-    assert wrong.status_code == 401 and wrong.json()["code"] == 109
     scheme = client.get("/api/v1/datasets", headers={"Authorization": "Basic right"})
     assert scheme.status_code == 401
+
+
+def test_a_key_cannot_be_checked_before_the_key_store_is_open(client: TestClient) -> None:
+    """Keys live in the metadata database: until it is open, a key gets 503 like every route
+    (wrong keys get 401 once it is: tests/unit/runtime/test_access_control.py)."""
+    response = client.get("/api/v1/datasets", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 503 and response.json()["code"] == 105
 
 
 def test_health_answers_while_ready_waits_for_the_stores(client: TestClient) -> None:

@@ -1,0 +1,104 @@
+"""Access control and dependency TLS of the runtime pods, from `spec.auth` (pure functions).
+
+`config_data(model)` adds the non-secret RAGFLOW_* settings of ragruntime.security to the
+runtime ConfigMap; `volumes(model, role)` returns the Secret volumes and mounts of one pod role:
+the per-role key Secrets (API pods only; kubelet updates them in place, so editing a Secret
+rotates keys with no restart) and the CA/client certificate Secrets of each dependency that
+talks TLS. Secret contents never enter a ConfigMap or a pod spec: the runtime reads the files
+and stores only key digests. Called by builders/runtime.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ragflow_operator import names
+from ragflow_operator.errors import InvalidSpec
+from ragflow_operator.model.cluster import ClusterModel
+
+Json = dict[str, Any]
+
+KEYS_DIR = "/etc/ragflow/keys"
+TLS_DIR = "/etc/ragflow/tls"
+AUDIT_FILE = "/data/audit/audit.jsonl"
+ROLES = ("admin", "editor", "viewer")
+RUNTIME_DEFAULT_GRACE_SECONDS = 300
+#: spec key -> (RAGFLOW_* prefix, directory name, ClusterModel dependency attribute)
+TLS_TARGETS = {
+    "database": ("RAGFLOW_DATABASE_TLS", "database", "database"),
+    "cache": ("RAGFLOW_CACHE_TLS", "cache", "cache"),
+    "vectorStore": ("RAGFLOW_VECTOR_TLS", "vector-store", "vector_store"),
+}
+SECRET_FILE_MODE = 0o440  # readable by the runtime user's group (fsGroup), nobody else
+
+
+def _auth(model: ClusterModel) -> Json:
+    return model.section("auth")
+
+
+def role_key_secrets(model: ClusterModel) -> dict[str, str]:
+    """role -> Secret name, for the roles that name one."""
+    secrets = _auth(model).get("roleKeySecrets") or {}
+    return {role: str(secrets[role]) for role in ROLES if secrets.get(role)}
+
+
+def dependency_tls(model: ClusterModel) -> dict[str, Json]:
+    """spec key -> its TLS settings; TLS is for external dependencies only."""
+    wanted = _auth(model).get("dependencyTLS") or {}
+    for key, (_prefix, _dir, attribute) in TLS_TARGETS.items():
+        if key in wanted and getattr(model, attribute).is_managed:
+            raise InvalidSpec(
+                f"spec.auth.dependencyTLS.{key} needs an external dependency: the managed one "
+                "does not serve TLS",
+                reason="InvalidTLS",
+            )
+    return {key: dict(wanted[key]) for key in TLS_TARGETS if key in wanted}
+
+
+def config_data(model: ClusterModel) -> dict[str, str]:
+    data: dict[str, str] = {}
+    auth = _auth(model)
+    if role_key_secrets(model):
+        data["RAGFLOW_AUTH_KEYS_DIR"] = KEYS_DIR
+    grace = int(auth.get("rotationGraceSeconds", RUNTIME_DEFAULT_GRACE_SECONDS))
+    if grace != RUNTIME_DEFAULT_GRACE_SECONDS:
+        data["RAGFLOW_AUTH_ROTATION_GRACE_SECONDS"] = str(grace)
+    if auth.get("auditFile"):
+        data["RAGFLOW_AUDIT_FILE"] = AUDIT_FILE
+    for key, settings in dependency_tls(model).items():
+        prefix, directory, _attribute = TLS_TARGETS[key]
+        base = f"{TLS_DIR}/{directory}"
+        data[f"{prefix}_CA"] = f"{base}/ca.crt"
+        if settings.get("mutual"):
+            data[f"{prefix}_CERT"] = f"{base}/tls.crt"
+            data[f"{prefix}_KEY"] = f"{base}/tls.key"
+        if settings.get("serverName"):
+            data[f"{prefix}_SERVER_NAME"] = str(settings["serverName"])
+    return data
+
+
+def _secret_volume(name: str, secret: str) -> Json:
+    return {"name": name, "secret": {"secretName": secret, "defaultMode": SECRET_FILE_MODE}}
+
+
+def volumes(model: ClusterModel, role: str) -> tuple[list[Json], list[Json]]:
+    """(volumes, volumeMounts) for a pod of `role` (api or worker), read-only."""
+    vols: list[Json] = []
+    mounts: list[Json] = []
+    if role == names.COMPONENT_API:
+        for key_role, secret in role_key_secrets(model).items():
+            vols.append(_secret_volume(f"keys-{key_role}", secret))
+            mounts.append(
+                {
+                    "name": f"keys-{key_role}",
+                    "mountPath": f"{KEYS_DIR}/{key_role}",
+                    "readOnly": True,
+                }
+            )
+    for key, settings in dependency_tls(model).items():
+        directory = TLS_TARGETS[key][1]
+        vols.append(_secret_volume(f"tls-{directory}", str(settings["secretName"])))
+        mounts.append(
+            {"name": f"tls-{directory}", "mountPath": f"{TLS_DIR}/{directory}", "readOnly": True}
+        )
+    return vols, mounts

@@ -1,0 +1,97 @@
+"""API key management under /api/v1/system, in RAGFlow's shape (admin keys only).
+
+RAGFlow's ``POST /system/new_token``, ``GET /system/token_list`` and ``DELETE /system/token/<t>``
+become: ``new_token`` (optional ``name``, ``role``, ``dataset_ids``; the key is in the answer
+once and never again), ``token_list`` (ids, roles and states, never keys), ``DELETE
+/system/token/{key_id}`` (revoke, by key id so that no key travels in a URL or an access log) and
+``POST /system/token/{key_id}/rotate`` (a new key; the old one stays valid for the grace period).
+Authorization comes from the router's ``authorize`` dependency (``ragruntime.api.auth``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ragruntime.api.deps import JsonBody
+from ragruntime.api.schemas import ok
+from ragruntime.errors import InvalidArgument, StoreUnavailable
+from ragruntime.security.keys import ApiKey, IssuedKey, KeyStore, parse_role, parse_scope
+from ragruntime.store.database import now_ms
+
+router = APIRouter(prefix="/system", tags=["keys"])
+
+
+def _store(request: Request) -> KeyStore:
+    store: KeyStore | None = request.app.state.key_store
+    if store is None:
+        raise StoreUnavailable("The runtime is starting: its stores are not open yet.")
+    return store
+
+
+def _date(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000))
+
+
+def key_json(key: ApiKey) -> dict[str, Any]:
+    at = now_ms()
+    if key.revoked_at_ms is not None:
+        state = "revoked"
+    elif key.expires_at_ms is not None:
+        state = "expiring" if key.valid_at(at) else "expired"
+    else:
+        state = "active"
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role.value,
+        "dataset_ids": list(key.dataset_ids) if key.dataset_ids is not None else None,
+        "source": key.source,
+        "state": state,
+        "create_time": key.created_at_ms,
+        "create_date": _date(key.created_at_ms),
+        "expire_time": key.expires_at_ms,
+        "revoke_time": key.revoked_at_ms,
+    }
+
+
+def _issued(request: Request, issued: IssuedKey) -> dict[str, Any]:
+    request.state.audit_pending["new_key_id"] = issued.key.id
+    return ok({**key_json(issued.key), "token": issued.token})
+
+
+@router.post("/new_token")
+def new_token(request: Request, body: JsonBody, name: str | None = None) -> dict[str, Any]:
+    role = parse_role(body.get("role", "admin"))
+    scope = parse_scope(role, body.get("dataset_ids"))
+    label = body.get("name", name) or f"{role.value}-key"
+    if not isinstance(label, str):
+        raise InvalidArgument("`name` must be a string")
+    issued = _store(request).create(name=label, role=role, dataset_ids=scope)
+    return _issued(request, issued)
+
+
+@router.get("/token_list")
+def token_list(request: Request, include_inactive: bool = False) -> dict[str, Any]:
+    keys = _store(request).list(include_inactive=include_inactive)
+    return ok([key_json(k) for k in keys])
+
+
+@router.delete("/token/{key_id}")
+def revoke_token(key_id: str, request: Request) -> dict[str, Any]:
+    _store(request).revoke(key_id)
+    return ok(True)
+
+
+@router.post("/token/{key_id}/rotate")
+async def rotate_token(key_id: str, request: Request, body: JsonBody) -> dict[str, Any]:
+    grace = body.get("grace_seconds", request.app.state.settings.auth_rotation_grace_seconds)
+    if not isinstance(grace, int | float) or isinstance(grace, bool) or grace < 0:
+        raise InvalidArgument("`grace_seconds` must be a number >= 0")
+    issued = await run_in_threadpool(_store(request).rotate, key_id, float(grace))
+    return _issued(request, issued)
