@@ -1,13 +1,13 @@
-"""FastAPI dependencies: the runtime, Bearer API-key auth, lenient JSON bodies."""
+"""FastAPI dependencies: the runtime and Bearer API-key auth."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ragruntime.errors import InvalidArgument, StoreUnavailable, Unauthorized
+from ragruntime.errors import StoreUnavailable, Unauthorized
 from ragruntime.runtime import Runtime
 
 
@@ -31,21 +31,4 @@ def require_api_key(request: Request) -> None:
         raise Unauthorized("API key is invalid!")
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The JSON object body, ``{}`` when empty; anything else is an argument error."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise InvalidArgument("Request body is not valid JSON") from exc
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise InvalidArgument("Request body must be a JSON object")
-    return body
-
-
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-JsonBody = Annotated[dict[str, Any], Depends(json_body)]
