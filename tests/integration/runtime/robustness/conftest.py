@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     )
 
 
+@contextmanager
 def serve(settings: Settings, embedder: Embedder) -> Iterator[Client]:
     """The app with its lifespan (stores opened, worker started) until the block ends."""
     with TestClient(create_app(settings, embedder=embedder)) as client:
@@ -98,7 +100,8 @@ def serve(settings: Settings, embedder: Embedder) -> Iterator[Client]:
 
 @pytest.fixture
 def runtime_client(tmp_path: Path, embedder: Embedder) -> Iterator[Client]:
-    yield from serve(settings_for(tmp_path / "data"), embedder)
+    with serve(settings_for(tmp_path / "data"), embedder) as client:
+        yield client
 
 
 def assert_datasets_healthy(client: Client) -> list[str]:

@@ -23,7 +23,8 @@ TEXT = b"Volcanoes erupt when magma rises through the crust.\nBees dance to show
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Client]:
-    yield from serve(settings_for(tmp_path_factory.mktemp("bad-input")), embedder)
+    with serve(settings_for(tmp_path_factory.mktemp("bad-input")), embedder) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,9 @@ def test_keywords_and_questions_at_the_limit_are_stored_and_read_back(
 ) -> None:
     chunks = f"/datasets/{dataset['dataset']}/documents/{dataset['document']}/chunks"
     keywords = ["\N{GRINNING FACE}" * 50] * 6  # 6 * (50 * 12 + 2) + 2 + 5 ASCII JSON chars
-    added = client.ok(
-        "POST", chunks, json={"content": "limits", "important_keywords": keywords}
-    )["chunk"]
+    added = client.ok("POST", chunks, json={"content": "limits", "important_keywords": keywords})[
+        "chunk"
+    ]
     listed = client.ok("GET", chunks, params={"id": added["id"]})["chunks"]
     assert listed[0]["important_keywords"] == keywords
     assert_datasets_healthy(client)
@@ -203,7 +204,7 @@ def test_keyword_filters_are_literal_text_not_patterns(
         found = client.ok("GET", documents, params={"keywords": keywords})["docs"]
         assert {d["id"] for d in found} == expected, keywords
     chunks = f"{documents}/{dataset['document']}/chunks"
-    for keywords in ['%', "50%", "line\nbreak", '"quoted"', "back\\slash", "_"]:
+    for keywords in ["%", "50%", "line\nbreak", '"quoted"', "back\\slash", "_"]:
         assert client.ok("GET", chunks, params={"keywords": keywords})["total"] == 0
     assert client.ok("GET", chunks, params={"keywords": "MAGMA"})["total"] == 1
     client.ok("DELETE", documents, json={"ids": [percent_id]})
