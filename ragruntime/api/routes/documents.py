@@ -34,7 +34,25 @@ RunFilter = short_text(16)
 SuffixFilter = short_text(16)
 
 
-@router.post("/documents")
+MULTIPART_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/documents", openapi_extra=MULTIPART_BODY)
 async def upload_documents(
     dataset_id: DatasetId, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
