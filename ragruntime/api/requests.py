@@ -27,7 +27,7 @@ from ragruntime.services.validation import (
 )
 
 
-class Body(BaseModel):
+class RequestBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
@@ -39,7 +39,7 @@ class UpdateDataset(DatasetFields):
     pass
 
 
-class DeleteIds(Body):
+class DeleteIds(RequestBody):
     """``ids``: the ones to delete; ``null`` means every one (RAGFlow's convention)."""
 
     ids: IdList | None
@@ -49,15 +49,15 @@ class UpdateDocument(DocumentFields):
     pass
 
 
-class DocumentIds(Body):
+class DocumentIds(RequestBody):
     document_ids: IdList | None = None
 
 
-class DeleteDocuments(Body):
+class DeleteDocuments(RequestBody):
     ids: IdList | None = None
 
 
-class AddChunk(Body):
+class AddChunk(RequestBody):
     content: ChunkContent | None = None
     important_keywords: ChunkTerms | None = None
     questions: ChunkTerms | None = None
@@ -67,14 +67,14 @@ class UpdateChunk(ChunkFields):
     pass
 
 
-class DeleteChunks(Body):
+class DeleteChunks(RequestBody):
     chunk_ids: IdList | None = None
 
 
 Score = StrictInt | StrictFloat
 
 
-class Retrieval(Body):
+class Retrieval(RequestBody):
     """RAGFlow's retrieval request; ``None`` means the default, as ragflow-sdk sends it."""
 
     question: text(QUERY_MAX_CHARS) | None = None  # type: ignore[valid-type]
