@@ -22,6 +22,23 @@ from ragruntime.services.documents import Upload
 MAX_FILES = 1000
 MAX_FIELDS = 1000
 
+OPENAPI_MULTIPART = {  # the body as /openapi.json describes it (the route reads it itself)
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
 
 async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
     received = 0

@@ -23,7 +23,7 @@ from ragruntime.api.params import (
 )
 from ragruntime.api.requests import DeleteDocuments, DocumentIds, UpdateDocument
 from ragruntime.api.schemas import document_json, ok
-from ragruntime.api.uploads import received_files
+from ragruntime.api.uploads import OPENAPI_MULTIPART, received_files
 from ragruntime.errors import InvalidArgument, NotFound
 from ragruntime.models import RUN_STATUS_CODES
 from ragruntime.services import documents as service
@@ -34,25 +34,7 @@ RunFilter = short_text(16)
 SuffixFilter = short_text(16)
 
 
-MULTIPART_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
-                    },
-                    "required": ["file"],
-                }
-            }
-        },
-    }
-}
-
-
-@router.post("/documents", openapi_extra=MULTIPART_BODY)
+@router.post("/documents", openapi_extra=OPENAPI_MULTIPART)
 async def upload_documents(
     dataset_id: DatasetId, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
