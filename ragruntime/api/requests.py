@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from ragruntime.services.validation import (
+    DATASET_NAME_MAX_CHARS,
     PAGE_MAX,
     PAGE_SIZE_MAX,
     QUERY_MAX_CHARS,
@@ -32,7 +33,7 @@ class RequestBody(BaseModel):
 
 
 class CreateDataset(DatasetFields):
-    name: text(128, 1)  # type: ignore[valid-type]
+    name: text(DATASET_NAME_MAX_CHARS, 1)  # type: ignore[valid-type] - required here
 
 
 class UpdateDataset(DatasetFields):
