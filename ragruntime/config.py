@@ -73,6 +73,22 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a stopping worker may finish its task before returning it.",
     )
+    parse_timeout_seconds: float = Field(
+        120.0, gt=0, description="Time budget for parsing one document; then it fails."
+    )
+    parse_memory_mb: int = Field(
+        1024, ge=64, description="Memory budget (address space) of one document's parser."
+    )
+    parse_max_pages: int = Field(2000, ge=1, description="Most PDF pages / PPTX slides.")
+    parse_max_stream_mb: int = Field(
+        32, ge=1, description="Largest decompressed PDF stream or DOCX/XLSX/PPTX part."
+    )
+    parse_max_unpacked_mb: int = Field(
+        256, ge=1, description="All parts of one DOCX/XLSX/PPTX together, decompressed."
+    )
+    parse_max_ratio: int = Field(
+        200, ge=1, description="Largest compression ratio of a DOCX/XLSX/PPTX part over 1 MiB."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     # --- access control and audit (ragruntime.security) ---
     auth_keys_dir: Path | None = Field(

@@ -38,9 +38,10 @@ class RuntimeServiceError(Exception):
 
 
 class InvalidArgument(RuntimeServiceError):
-    """The request itself is wrong (missing field, out-of-range value)."""
+    """The request itself is wrong (missing field, wrong type, out-of-range value): HTTP 400."""
 
     code = RetCode.ARGUMENT_ERROR
+    http_status = 400
 
 
 class DataError(RuntimeServiceError):

@@ -12,12 +12,28 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragruntime.errors import RetCode, RuntimeServiceError
+from ragruntime.services.validation import field_message
 
 log = logging.getLogger(__name__)
 
 
 def envelope(code: int, message: str, status: int) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def request_error_message(exc: RequestValidationError) -> str:
+    """RAGFlow's ``Field: <name> - Message: <reason>`` for the first invalid part of a request."""
+    errors = exc.errors()
+    if not errors:
+        return "Field: <body> - Message: <invalid request>"
+    first = dict(errors[0])
+    if first.get("type") == "json_invalid":
+        return "Field: <body> - Message: <Request body is not valid JSON>"
+    location = tuple(first.get("loc", ()))
+    if location[:1] in (("body",), ("query",), ("path",), ("header",)):
+        kind, location = location[0], location[1:]
+        first["loc"] = location or (kind,)
+    return field_message(first)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -27,10 +43,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        field = ".".join(str(p) for p in first.get("loc", ())[1:])
-        message = f"Field: <{field}> - Message: <{first.get('msg', 'invalid')}>"
-        return envelope(int(RetCode.ARGUMENT_ERROR), message, 200)
+        return envelope(int(RetCode.ARGUMENT_ERROR), request_error_message(exc), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

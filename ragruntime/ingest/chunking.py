@@ -41,8 +41,13 @@ def count_tokens(text: str) -> int:
     return len(TOKEN_RE.findall(text))
 
 
-def _delimiter_pattern(delimiter: str) -> re.Pattern[str]:
-    delimiter = delimiter.encode().decode("unicode_escape") if "\\" in delimiter else delimiter
+def delimiter_pattern(delimiter: str) -> re.Pattern[str]:
+    """The split pattern of ``delimiter``; ``ValueError`` when its escapes are invalid."""
+    if "\\" in delimiter:
+        try:
+            delimiter = delimiter.encode().decode("unicode_escape")
+        except UnicodeError as exc:
+            raise ValueError(f"invalid escape sequence in delimiter ({exc.reason})") from None
     multi = re.findall(r"`([^`]+)`", delimiter)
     singles = re.sub(r"`[^`]+`", "", delimiter)
     alternatives = [re.escape(m) for m in sorted(multi, key=len, reverse=True)]
@@ -52,7 +57,7 @@ def _delimiter_pattern(delimiter: str) -> re.Pattern[str]:
 
 def split_pieces(text: str, delimiter: str) -> list[str]:
     """Split after each delimiter, keeping it with the preceding piece."""
-    parts = _delimiter_pattern(delimiter).split(text)
+    parts = delimiter_pattern(delimiter).split(text)
     pieces: list[str] = []
     for index in range(0, len(parts), 2):
         piece = parts[index] + (parts[index + 1] if index + 1 < len(parts) else "")

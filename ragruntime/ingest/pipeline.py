@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragruntime.errors import NotFound, ParseError
-from ragruntime.ingest.chunking import ChunkingConfig, chunk_sections, count_tokens
-from ragruntime.ingest.parsers import parse_document
+from ragruntime.ingest.chunking import count_tokens
+from ragruntime.ingest.sandbox import budget_of, parse_and_chunk
 from ragruntime.models import Chunk, Task
 from ragruntime.runtime import Runtime
 
@@ -66,12 +66,16 @@ def run_task(runtime: Runtime, task: Task, worker_id: str, checkpoint: Checkpoin
         return Outcome("failed", error=exc.message)
     checkpoint(0.05, "Start to parse.")
     try:
-        sections = parse_document(document.name, data)
+        texts = parse_and_chunk(
+            document.name,
+            data,
+            document.parser_config,
+            budget_of(runtime.settings),
+            lambda: checkpoint(0.05, "Parsing..."),
+        )
     except ParseError as exc:
         runtime.queue.fail(task, worker_id, str(exc))
         return Outcome("failed", error=str(exc))
-    config = ChunkingConfig.from_parser_config(document.parser_config)
-    texts = chunk_sections(sections, config)
     checkpoint(0.2, f"Finish parsing: {len(texts)} chunks.")
     chunks = build_chunks(task, document.name, texts)
     runtime.vectors.ensure_collection(task.dataset_id)

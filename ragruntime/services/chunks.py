@@ -16,7 +16,14 @@ from ragruntime.errors import InvalidArgument, NotFound
 from ragruntime.ingest.chunking import count_tokens
 from ragruntime.models import Chunk, Document
 from ragruntime.runtime import Runtime
+from ragruntime.services.validation import ChunkFields, validate
 from ragruntime.store.queue import new_generation
+
+MAX_LISTED_CHUNKS = 16384  # what one query returns from the vector store
+
+
+def _or(value: list[str] | None, default: list[str]) -> list[str]:
+    return list(default) if value is None else list(value)
 
 
 def list_chunks(
@@ -33,16 +40,32 @@ def list_chunks(
     document = runtime.metadata.get_document(dataset_id, document_id)
     if document.active_generation is None:
         return document, [], 0
-    chunks, total = runtime.vectors.query_chunks(
+    offset = (max(page, 1) - 1) * page_size
+    if not keywords:
+        chunks, total = runtime.vectors.query_chunks(
+            dataset_id,
+            [document.active_generation],
+            document_id=document_id,
+            chunk_id=chunk_id or None,
+            keywords=None,
+            offset=offset,
+            limit=page_size,
+        )
+        return document, chunks, total
+    # The keyword filter is a plain case-insensitive substring match done here, so that no
+    # character of user input ('%', quotes, newlines) ever reaches a store's query language.
+    every, _ = runtime.vectors.query_chunks(
         dataset_id,
         [document.active_generation],
         document_id=document_id,
         chunk_id=chunk_id or None,
-        keywords=keywords or None,
-        offset=(max(page, 1) - 1) * page_size,
-        limit=page_size,
+        keywords=None,
+        offset=0,
+        limit=MAX_LISTED_CHUNKS,
     )
-    return document, chunks, total
+    needle = keywords.casefold()
+    matching = [c for c in every if needle in c.content.casefold()]
+    return document, matching[offset : offset + page_size], len(matching)
 
 
 def add_chunk(
@@ -53,7 +76,11 @@ def add_chunk(
     important_keywords: list[str],
     questions: list[str],
 ) -> Chunk:
-    if not content or not content.strip():
+    checked: ChunkFields = validate(
+        ChunkFields,
+        {"content": content, "important_keywords": important_keywords, "questions": questions},
+    )
+    if checked.content is None:
         raise InvalidArgument("`content` is required")
     runtime.metadata.get_dataset(dataset_id)
     document = runtime.metadata.get_document(dataset_id, document_id)
@@ -65,8 +92,8 @@ def add_chunk(
         generation=generation,
         content=content,
         document_name=document.name,
-        important_keywords=list(important_keywords or []),
-        questions=list(questions or []),
+        important_keywords=list(checked.important_keywords or []),
+        questions=list(checked.questions or []),
         position=10**9 + int(time.time()),
         created_at=time.time(),
     )
@@ -112,6 +139,7 @@ def update_chunk(
     runtime: Runtime, dataset_id: str, document_id: str, chunk_id: str, fields: dict[str, Any]
 ) -> Chunk:
     """Change content, keywords, questions or availability; re-embedded when the text changes."""
+    checked: ChunkFields = validate(ChunkFields, fields)
     runtime.metadata.get_dataset(dataset_id)
     document = runtime.metadata.get_document(dataset_id, document_id)
     found: list[Chunk] = []
@@ -128,17 +156,12 @@ def update_chunk(
     if not found:
         raise NotFound(f"Can't find this chunk {chunk_id}")
     old = found[0]
-    content = fields.get("content", old.content)
-    if not isinstance(content, str) or not content.strip():
-        raise InvalidArgument("`content` is required")
     new = replace(
         old,
-        content=content,
-        important_keywords=[
-            str(k) for k in fields.get("important_keywords", old.important_keywords)
-        ],
-        questions=[str(q) for q in fields.get("questions", old.questions)],
-        available=bool(fields.get("available", old.available)),
+        content=old.content if checked.content is None else checked.content,
+        important_keywords=_or(checked.important_keywords, old.important_keywords),
+        questions=_or(checked.questions, old.questions),
+        available=old.available if checked.available is None else checked.available,
     )
     text = "\n".join([new.content, *new.questions, *new.important_keywords])
     runtime.vectors.insert(dataset_id, [new], [runtime.embedder.embed([text])[0]], replace=True)

@@ -9,35 +9,18 @@ from typing import Any
 from ragruntime.errors import DataError, InvalidArgument
 from ragruntime.models import Dataset
 from ragruntime.runtime import Runtime
+from ragruntime.services.validation import DatasetFields, validate
 
 log = logging.getLogger(__name__)
 
-CHUNK_METHODS = {
-    "naive", "book", "email", "laws", "manual", "one", "paper", "picture",
-    "presentation", "qa", "table", "tag",
-}  # fmt: skip
 
-
-def _validate(fields: dict[str, Any]) -> None:
-    name = fields.get("name")
-    if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 128):
-        raise InvalidArgument("Field: <name> - Message: <String should have 1 to 128 characters>")
-    method = fields.get("chunk_method")
-    if method is not None and method not in CHUNK_METHODS:
-        raise InvalidArgument(
-            f"Field: <chunk_method> - Message: <Input should be one of {sorted(CHUNK_METHODS)}>"
-        )
-    config = fields.get("parser_config")
-    if config is not None:
-        if not isinstance(config, dict):
-            raise InvalidArgument("Field: <parser_config> - Message: <Input should be an object>")
-        tokens = config.get("chunk_token_num")
-        if tokens is not None and not (isinstance(tokens, int) and 1 <= tokens <= 2048):
-            raise InvalidArgument(
-                "Field: <parser_config.chunk_token_num> - Message: <must be 1..2048>"
-            )
-    if fields.get("permission") not in (None, "me", "team"):
-        raise InvalidArgument("Field: <permission> - Message: <Input should be 'me' or 'team'>")
+def _validated(fields: dict[str, Any]) -> dict[str, Any]:
+    """Only the known fields, checked (``InvalidArgument`` naming the first bad one)."""
+    model: DatasetFields = validate(DatasetFields, fields)
+    values = model.model_dump(exclude_unset=True, exclude={"parser_config"})
+    if model.parser_config is not None:
+        values["parser_config"] = model.parser_config.stored()
+    return values
 
 
 def check_embedding_model(runtime: Runtime, requested: str | None) -> str:
@@ -52,18 +35,18 @@ def check_embedding_model(runtime: Runtime, requested: str | None) -> str:
 
 
 def create_dataset(runtime: Runtime, fields: dict[str, Any]) -> Dataset:
+    fields = _validated(fields)
     if not fields.get("name"):
-        raise InvalidArgument("Field: <name> - Message: <String should have at least 1 character>")
-    _validate(fields)
+        raise InvalidArgument("Field: <name> - Message: <Field required>")
     model = check_embedding_model(runtime, fields.get("embedding_model"))
     fields = {**fields, "embedding_model": model}
-    dataset = runtime.metadata.create_dataset(name=fields["name"].strip(), fields=fields)
+    dataset = runtime.metadata.create_dataset(name=fields["name"], fields=fields)
     runtime.vectors.ensure_collection(dataset.id)
     return dataset
 
 
 def update_dataset(runtime: Runtime, dataset_id: str, fields: dict[str, Any]) -> Dataset:
-    _validate(fields)
+    fields = _validated(fields)
     current = runtime.metadata.get_dataset(dataset_id)
     if fields.get("embedding_model"):
         model = check_embedding_model(runtime, fields["embedding_model"])

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ragruntime.errors import DataError, InvalidArgument
 from ragruntime.ingest.parsers import suffix_of
 from ragruntime.models import Document, NewDocument
 from ragruntime.runtime import Runtime
+from ragruntime.services.validation import FILE_NAME_MAX_BYTES, DocumentFields, validate
+from ragruntime.store.files import Content
 from ragruntime.store.metadata import new_id
 
 log = logging.getLogger(__name__)
@@ -17,8 +20,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Upload:
+    """One uploaded file: its name and its bytes, or a binary file to copy them from."""
+
     filename: str
-    data: bytes
+    data: Content
 
 
 def upload_documents(
@@ -28,17 +33,41 @@ def upload_documents(
     if not uploads:
         raise InvalidArgument("No file part!")
     new: list[NewDocument] = []
-    for upload in uploads:
-        name = (upload.filename or "").strip().replace("\\", "/").split("/")[-1]
-        if not name:
-            raise InvalidArgument("No file selected!")
-        if len(name.encode()) > 255:
-            raise InvalidArgument("File name must be 255 bytes or less.")
-        document_id = new_id()
-        key = f"{dataset.id}/{document_id}"
-        runtime.files.save(key, upload.data)
-        new.append(NewDocument(document_id, name, len(upload.data), suffix_of(name), key))
-    return runtime.metadata.add_documents(dataset, new)
+    names = [_file_name(upload.filename) for upload in uploads]
+    try:
+        for name, upload in zip(names, uploads, strict=True):
+            document_id = new_id()
+            key = f"{dataset.id}/{document_id}"
+            size = runtime.files.save(key, upload.data)
+            new.append(NewDocument(document_id, name, size, suffix_of(name), key))
+        return runtime.metadata.add_documents(dataset, new)
+    except BaseException:
+        for stored in new:  # no orphan files when a later file or the rows fail
+            runtime.files.delete(stored.file_key)
+        raise
+
+
+def _file_name(filename: str | None) -> str:
+    """The base name of an uploaded file, checked like every stored name."""
+    name = (filename or "").strip().replace("\\", "/").split("/")[-1]
+    if not name:
+        raise InvalidArgument("No file selected!")
+    if len(name.encode("utf-8", "surrogatepass")) > FILE_NAME_MAX_BYTES:
+        raise InvalidArgument("File name must be 255 bytes or less.")
+    checked: DocumentFields = validate(DocumentFields, {"name": name})
+    return checked.name or name
+
+
+def update_document(
+    runtime: Runtime, dataset_id: str, document_id: str, fields: dict[str, Any]
+) -> Document:
+    """Rename, change the chunk method, parser settings or metadata of a document."""
+    checked: DocumentFields = validate(DocumentFields, fields)
+    values = checked.model_dump(exclude_unset=True, exclude={"parser_config"})
+    if checked.parser_config is not None:
+        values["parser_config"] = checked.parser_config.stored()
+    runtime.metadata.get_dataset(dataset_id)
+    return runtime.metadata.update_document(dataset_id, document_id, values)
 
 
 def delete_documents(runtime: Runtime, dataset_id: str, ids: Sequence[str] | None) -> int:

@@ -8,6 +8,8 @@ share it; ``postgresql://`` is routed to the psycopg 3 driver. Called by
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,11 @@ def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> sa.En
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-        # Take the write lock at BEGIN: a deferred transaction that later upgrades can fail with
-        # "database is locked" without waiting, IMMEDIATE waits (busy_timeout) instead.
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # Writers take the write lock at BEGIN: a deferred transaction that later upgrades can
+        # fail with "database is locked" without waiting, IMMEDIATE waits (busy_timeout)
+        # instead. Readers (``read_only``) begin deferred and never hold the write lock, so a
+        # read that fails half-way cannot block the writers behind it.
+        sa.event.listen(engine, "begin", _sqlite_begin)
     else:
         engine = sa.create_engine(
             url,
@@ -57,6 +61,30 @@ def create_engine(url: str, connect_args: dict[str, Any] | None = None) -> sa.En
         )
     metadata_obj.create_all(engine)
     return engine
+
+
+READ_ONLY = "ragruntime_read_only"
+
+
+@contextmanager
+def read_only(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads: a deferred (shared) transaction on SQLite, always rolled back.
+
+    The connection is closed, and its transaction ended, whatever happens inside the block.
+    """
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{READ_ONLY: True})
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,16 +12,21 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import sqlalchemy as sa
 
 from ragruntime.errors import NotFound
 from ragruntime.store.schema import file_blobs
 
+COPY_BUFFER = 1024 * 1024
+
+Content = bytes | BinaryIO
+"""What ``save`` takes: bytes, or a readable binary file (copied in 1 MiB pieces)."""
+
 
 class FileStore(Protocol):
-    def save(self, key: str, data: bytes) -> None: ...
+    def save(self, key: str, data: Content) -> int: ...
     def load(self, key: str) -> bytes: ...
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> None: ...
@@ -40,13 +45,23 @@ class LocalFileStore:
             raise NotFound(f"invalid file key {key!r}")
         return path
 
-    def save(self, key: str, data: bytes) -> None:
+    def save(self, key: str, data: Content) -> int:
+        """Store ``data`` under ``key``; returns its size. Memory stays flat for a file."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if isinstance(data, bytes):
+                    handle.write(data)
+                else:
+                    shutil.copyfileobj(data, handle, COPY_BUFFER)
+                size = handle.tell()
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return size
 
     def load(self, key: str) -> bytes:
         try:
@@ -68,10 +83,13 @@ class DatabaseFileStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def save(self, key: str, data: bytes) -> None:
+    def save(self, key: str, data: Content) -> int:
+        """Store ``data`` as one row (the database driver needs the whole value in memory)."""
+        blob = data if isinstance(data, bytes) else data.read()
         with self.engine.begin() as conn:
             conn.execute(file_blobs.delete().where(file_blobs.c.key == key))
-            conn.execute(file_blobs.insert().values(key=key, data=data))
+            conn.execute(file_blobs.insert().values(key=key, data=blob))
+        return len(blob)
 
     def load(self, key: str) -> bytes:
         with self.engine.connect() as conn:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from ragruntime.errors import DataError, NotFound, StoreUnavailable
 from ragruntime.models import DEFAULT_PARSER_CONFIG, Dataset, Document, NewDocument, RunStatus
-from ragruntime.store.database import create_engine, now_ms
+from ragruntime.store.database import create_engine, now_ms, read_only
 from ragruntime.store.rows import dataset_from_row as _dataset
 from ragruntime.store.rows import document_from_row as _document
 from ragruntime.store.schema import datasets, documents, tasks
@@ -25,6 +25,16 @@ DOCUMENT_ORDER = {
     "create_time": documents.c.created_at_ms,
     "update_time": documents.c.updated_at_ms,
 }
+
+
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern ('%' and '_' are not wildcards)."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
 
 
 def new_id() -> str:
@@ -87,7 +97,7 @@ class SqlMetadataStore:
         self.engine.dispose()
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             conn.execute(sa.text("SELECT 1"))
 
     # -- datasets -------------------------------------------------------------------------
@@ -166,10 +176,12 @@ class SqlMetadataStore:
         )
         if order_by is not None:
             query = query.order_by(order_by, datasets.c.id)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(query).mappings().all()
-            total = conn.execute(sa.select(sa.func.count()).select_from(datasets).where(where))
-            return [_dataset(r) for r in rows], int(total.scalar_one())
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(datasets).where(where)
+            ).scalar_one()
+        return [_dataset(r) for r in rows], int(total)
 
     def update_dataset(self, dataset_id: str, fields: dict[str, Any]) -> Dataset:
         values: dict[str, Any] = {}
@@ -221,7 +233,7 @@ class SqlMetadataStore:
     def dataset_versions(self, ids: Iterable[str]) -> dict[str, int]:
         wanted = list(ids)
         query = sa.select(datasets.c.id, datasets.c.version).where(datasets.c.id.in_(wanted))
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return {row[0]: int(row[1]) for row in conn.execute(query)}
 
     # -- documents ------------------------------------------------------------------------
@@ -261,7 +273,7 @@ class SqlMetadataStore:
         query = sa.select(documents).where(
             documents.c.id == document_id, documents.c.dataset_id == dataset_id
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(query).mappings().first()
         if row is None:
             raise NotFound(f"You don't own the document {document_id}.")
@@ -274,7 +286,8 @@ class SqlMetadataStore:
         if filters.get("name"):
             clauses.append(documents.c.name == filters["name"])
         if filters.get("keywords"):
-            clauses.append(documents.c.name.ilike(f"%{filters['keywords']}%"))
+            pattern = f"%{escape_like(filters['keywords'])}%"
+            clauses.append(documents.c.name.ilike(pattern, escape=LIKE_ESCAPE))
         if filters.get("run"):
             clauses.append(documents.c.run.in_(list(filters["run"])))
         if filters.get("suffix"):
@@ -296,10 +309,12 @@ class SqlMetadataStore:
             .offset((page - 1) * page_size)
             .limit(page_size)
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             rows = conn.execute(query).mappings().all()
-            total = conn.execute(sa.select(sa.func.count()).select_from(documents).where(where))
-            return [_document(r) for r in rows], int(total.scalar_one())
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(documents).where(where)
+            ).scalar_one()
+        return [_document(r) for r in rows], int(total)
 
     def update_document(
         self, dataset_id: str, document_id: str, fields: dict[str, Any]
@@ -342,7 +357,7 @@ class SqlMetadataStore:
             .where(documents.c.id.in_(list(document_ids)))
             .distinct()
         )
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return sorted(r[0] for r in conn.execute(query))
 
     def searchable_generations(
@@ -356,7 +371,7 @@ class SqlMetadataStore:
         if document_ids:
             query = query.where(documents.c.id.in_(list(document_ids)))
         result: dict[str, list[int]] = {ds: [] for ds in dataset_ids}
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             for dataset_id, generation in conn.execute(query):
                 result[dataset_id].append(int(generation))
         return result

@@ -7,6 +7,18 @@ from typing import Any
 from ragruntime.models import Dataset, Document, RunStatus
 
 
+def _lenient_int(value: Any) -> int:
+    """Values written before the API validated them (e.g. pagerank "abc") read as 0."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def dataset_from_row(row: Any) -> Dataset:
     return Dataset(
         id=row["id"],
@@ -16,11 +28,11 @@ def dataset_from_row(row: Any) -> Dataset:
         embedding_model=row["embedding_model"],
         permission=row["permission"],
         chunk_method=row["chunk_method"],
-        parser_config=dict(row["parser_config"] or {}),
+        parser_config=_object(row["parser_config"]),
         created_at_ms=int(row["created_at_ms"]),
         updated_at_ms=int(row["updated_at_ms"]),
         version=int(row["version"]),
-        pagerank=int(row["pagerank"] or 0),
+        pagerank=_lenient_int(row["pagerank"]),
         document_count=int(row["document_count"] or 0),
         chunk_count=int(row["chunk_count"] or 0),
         token_num=int(row["token_num"] or 0),
@@ -46,6 +58,6 @@ def document_from_row(row: Any) -> Document:
         created_at_ms=int(row["created_at_ms"]),
         updated_at_ms=int(row["updated_at_ms"]),
         chunk_method=row["chunk_method"],
-        parser_config=dict(row["parser_config"] or {}),
-        meta_fields=dict(row["meta_fields"] or {}),
+        parser_config=_object(row["parser_config"]),
+        meta_fields=_object(row["meta_fields"]),
     )

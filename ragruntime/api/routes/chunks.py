@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 
-from ragruntime.api.deps import JsonBody, RuntimeDep
+from ragruntime.api.deps import RuntimeDep
+from ragruntime.api.params import ChunkId, DatasetId, DocumentId, IdQuery, Page, PageSize, TextQuery
+from ragruntime.api.requests import AddChunk, DeleteChunks, UpdateChunk
 from ragruntime.api.schemas import chunk_json, document_json, ok
 from ragruntime.errors import InvalidArgument
 from ragruntime.services import chunks as service
@@ -16,16 +18,14 @@ router = APIRouter(prefix="/datasets/{dataset_id}/documents/{document_id}", tags
 
 @router.get("/chunks")
 def list_chunks(
-    dataset_id: str,
-    document_id: str,
+    dataset_id: DatasetId,
+    document_id: DocumentId,
     runtime: RuntimeDep,
-    keywords: str | None = None,
-    page: int = 1,
-    page_size: int = 1024,
-    id: str | None = None,
+    keywords: TextQuery = None,
+    page: Page = 1,
+    page_size: PageSize = 1024,
+    id: IdQuery = None,
 ) -> dict[str, Any]:
-    if page < 1 or page_size < 1:
-        raise InvalidArgument("`page` and `page_size` must be positive")
     document, chunks, total = service.list_chunks(
         runtime, dataset_id, document_id, keywords=keywords, chunk_id=id, page=page,
         page_size=page_size,
@@ -37,39 +37,40 @@ def list_chunks(
 
 @router.post("/chunks")
 def add_chunk(
-    dataset_id: str, document_id: str, runtime: RuntimeDep, body: JsonBody
+    dataset_id: DatasetId,
+    document_id: DocumentId,
+    runtime: RuntimeDep,
+    body: Annotated[AddChunk, Body()],
 ) -> dict[str, Any]:
-    keywords = body.get("important_keywords") or []
-    questions = body.get("questions") or []
-    if not isinstance(keywords, list) or not isinstance(questions, list):
-        raise InvalidArgument("`important_keywords` and `questions` must be lists")
-    content = body.get("content")
-    if not isinstance(content, str):
+    if body.content is None:
         raise InvalidArgument("`content` is required")
     chunk = service.add_chunk(
-        runtime, dataset_id, document_id, content, [str(k) for k in keywords],
-        [str(q) for q in questions],
+        runtime, dataset_id, document_id, body.content, body.important_keywords or [],
+        body.questions or [],
     )  # fmt: skip
     return ok({"chunk": chunk_json(chunk)})
 
 
 @router.delete("/chunks")
 def delete_chunks(
-    dataset_id: str, document_id: str, runtime: RuntimeDep, body: JsonBody
+    dataset_id: DatasetId,
+    document_id: DocumentId,
+    runtime: RuntimeDep,
+    body: Annotated[DeleteChunks, Body()] = DeleteChunks(),  # noqa: B008 - a constant
 ) -> dict[str, Any]:
-    chunk_ids = body.get("chunk_ids")
-    if chunk_ids is not None and not isinstance(chunk_ids, list):
-        raise InvalidArgument("`chunk_ids` must be a list")
-    service.delete_chunks(runtime, dataset_id, document_id, chunk_ids)
+    service.delete_chunks(runtime, dataset_id, document_id, body.chunk_ids)
     return ok()
 
 
 @router.put("/chunks/{chunk_id}")
 def update_chunk(
-    dataset_id: str, document_id: str, chunk_id: str, runtime: RuntimeDep, body: JsonBody
+    dataset_id: DatasetId,
+    document_id: DocumentId,
+    chunk_id: ChunkId,
+    runtime: RuntimeDep,
+    body: Annotated[UpdateChunk, Body()],
 ) -> dict[str, Any]:
-    for key in ("important_keywords", "questions"):
-        if key in body and not isinstance(body[key], list):
-            raise InvalidArgument(f"`{key}` should be a list")
-    service.update_chunk(runtime, dataset_id, document_id, chunk_id, body)
+    service.update_chunk(
+        runtime, dataset_id, document_id, chunk_id, body.model_dump(exclude_none=True)
+    )
     return ok()

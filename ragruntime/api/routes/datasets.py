@@ -2,42 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 
-from ragruntime.api.deps import JsonBody, RuntimeDep
+from ragruntime.api.deps import RuntimeDep
+from ragruntime.api.params import DatasetId, IdQuery, OrderBy, Page, PageSize, TextQuery
+from ragruntime.api.requests import CreateDataset, DeleteIds, UpdateDataset
 from ragruntime.api.schemas import dataset_json, ok
-from ragruntime.errors import InvalidArgument, NotFound
+from ragruntime.errors import NotFound
 from ragruntime.services import datasets as service
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.post("")
-def create_dataset(runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    return ok(dataset_json(service.create_dataset(runtime, body)))
+def create_dataset(runtime: RuntimeDep, body: Annotated[CreateDataset, Body()]) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True, exclude={"parser_config"})
+    if body.parser_config is not None:
+        fields["parser_config"] = body.parser_config.stored()
+    return ok(dataset_json(service.create_dataset(runtime, fields)))
 
 
 @router.get("")
 def list_datasets(
     runtime: RuntimeDep,
-    page: int = 1,
-    page_size: int = 30,
-    orderby: str = "create_time",
-    desc: str = "true",
-    id: str | None = None,
-    name: str | None = None,
+    page: Page = 1,
+    page_size: PageSize = 30,
+    orderby: OrderBy = "create_time",
+    desc: bool = True,
+    id: IdQuery = None,
+    name: TextQuery = None,
 ) -> dict[str, Any]:
-    if page < 1 or page_size < 1:
-        raise InvalidArgument("`page` and `page_size` must be positive")
     found, total = runtime.metadata.list_datasets(
-        page=page,
-        page_size=page_size,
-        orderby=orderby,
-        desc=desc.lower() != "false",
-        id=id,
-        name=name,
+        page=page, page_size=page_size, orderby=orderby, desc=desc, id=id, name=name
     )
     if (id or name) and not found:
         raise NotFound(f"You don't own the dataset {id or name}.")
@@ -45,16 +43,16 @@ def list_datasets(
 
 
 @router.put("/{dataset_id}")
-def update_dataset(dataset_id: str, runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    return ok(dataset_json(service.update_dataset(runtime, dataset_id, body)))
+def update_dataset(
+    dataset_id: DatasetId, runtime: RuntimeDep, body: Annotated[UpdateDataset, Body()]
+) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True, exclude={"parser_config"})
+    if body.parser_config is not None:
+        fields["parser_config"] = body.parser_config.stored()
+    return ok(dataset_json(service.update_dataset(runtime, dataset_id, fields)))
 
 
 @router.delete("")
-def delete_datasets(runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    if "ids" not in body:
-        raise InvalidArgument("`ids` is required (null deletes every dataset)")
-    ids = body["ids"]
-    if ids is not None and not isinstance(ids, list):
-        raise InvalidArgument("`ids` must be a list or null")
-    deleted = service.delete_datasets(runtime, ids)
+def delete_datasets(runtime: RuntimeDep, body: Annotated[DeleteIds, Body()]) -> dict[str, Any]:
+    deleted = service.delete_datasets(runtime, body.ids)
     return ok({"success_count": len(deleted)})

@@ -2,78 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
-from ragruntime.api.deps import JsonBody, RuntimeDep
+from ragruntime.api.deps import RuntimeDep
+from ragruntime.api.params import (
+    DatasetId,
+    DocumentId,
+    IdQuery,
+    OrderBy,
+    Page,
+    PageSize,
+    TextQuery,
+    TimeMs,
+    short_text,
+)
+from ragruntime.api.requests import DeleteDocuments, DocumentIds, UpdateDocument
 from ragruntime.api.schemas import document_json, ok
-from ragruntime.errors import InvalidArgument, NotFound, PayloadTooLarge
+from ragruntime.api.uploads import OPENAPI_MULTIPART, received_files
+from ragruntime.errors import InvalidArgument, NotFound
 from ragruntime.models import RUN_STATUS_CODES
 from ragruntime.services import documents as service
 
 router = APIRouter(prefix="/datasets/{dataset_id}", tags=["documents"])
 
+RunFilter = short_text(16)
+SuffixFilter = short_text(16)
 
-@router.post("/documents")
-async def upload_documents(dataset_id: str, request: Request, runtime: RuntimeDep) -> Any:
-    limit = runtime.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Upload of {declared} bytes exceeds the limit of {limit} bytes")
+
+@router.post("/documents", openapi_extra=OPENAPI_MULTIPART)
+async def upload_documents(
+    dataset_id: DatasetId, request: Request, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Multipart ``file`` parts, streamed to disk (see ``ragruntime.api.uploads``)."""
     await run_in_threadpool(runtime.metadata.get_dataset, dataset_id)
-    form = await request.form(max_files=1000)
-    uploads: list[service.Upload] = []
-    total = 0
-    try:
-        for value in form.getlist("file"):
-            if not isinstance(value, UploadFile):
-                continue
-            data = await value.read()
-            total += len(data)
-            if total > limit:
-                raise PayloadTooLarge(f"Upload exceeds the limit of {limit} bytes")
-            uploads.append(service.Upload(value.filename or "", data))
-    finally:
-        await form.close()  # removes the spooled temporary files
-    if not uploads:
-        raise InvalidArgument("No file part!")
-    documents = await run_in_threadpool(service.upload_documents, runtime, dataset_id, uploads)
+    async with received_files(request, runtime.settings.max_upload_bytes) as uploads:
+        if not uploads:
+            raise InvalidArgument("No file part!")
+        documents = await run_in_threadpool(service.upload_documents, runtime, dataset_id, uploads)
     return ok([document_json(d) for d in documents])
 
 
 @router.get("/documents")
 def list_documents(
-    dataset_id: str,
-    request: Request,
+    dataset_id: DatasetId,
     runtime: RuntimeDep,
-    page: int = 1,
-    page_size: int = 30,
-    orderby: str = "create_time",
-    desc: str = "true",
-    id: str | None = None,
-    name: str | None = None,
-    keywords: str | None = None,
-    create_time_from: int = 0,
-    create_time_to: int = 0,
+    page: Page = 1,
+    page_size: PageSize = 30,
+    orderby: OrderBy = "create_time",
+    desc: bool = True,
+    id: IdQuery = None,
+    name: TextQuery = None,
+    keywords: TextQuery = None,
+    create_time_from: TimeMs = 0,
+    create_time_to: TimeMs = 0,
+    run: Annotated[list[RunFilter] | None, Query()] = None,
+    suffix: Annotated[list[SuffixFilter] | None, Query()] = None,
 ) -> dict[str, Any]:
     runtime.metadata.get_dataset(dataset_id)
-    runs = [RUN_STATUS_CODES.get(r, r.upper()) for r in request.query_params.getlist("run")]
+    runs = [RUN_STATUS_CODES.get(r, r.upper()) for r in run or []]
     documents, total = runtime.metadata.list_documents(
         dataset_id,
         page=page,
         page_size=page_size,
         orderby=orderby,
-        desc=desc.lower() != "false",
+        desc=desc,
         id=id,
         name=name,
         keywords=keywords,
         run=runs,
-        suffix=request.query_params.getlist("suffix"),
+        suffix=suffix or [],
         create_time_from=create_time_from,
         create_time_to=create_time_to,
     )
@@ -84,16 +86,21 @@ def list_documents(
 
 @router.put("/documents/{document_id}")
 def update_document(
-    dataset_id: str, document_id: str, runtime: RuntimeDep, body: JsonBody
+    dataset_id: DatasetId,
+    document_id: DocumentId,
+    runtime: RuntimeDep,
+    body: Annotated[UpdateDocument, Body()],
 ) -> dict[str, Any]:
-    runtime.metadata.get_dataset(dataset_id)
-    if "meta_fields" in body and not isinstance(body["meta_fields"], dict):
-        raise InvalidArgument("meta_fields must be a dictionary")
-    return ok(document_json(runtime.metadata.update_document(dataset_id, document_id, body)))
+    fields = body.model_dump(exclude_unset=True, exclude={"parser_config"})
+    if body.parser_config is not None:
+        fields["parser_config"] = body.parser_config.stored()
+    return ok(document_json(service.update_document(runtime, dataset_id, document_id, fields)))
 
 
 @router.get("/documents/{document_id}")
-def download_document(dataset_id: str, document_id: str, runtime: RuntimeDep) -> Response:
+def download_document(
+    dataset_id: DatasetId, document_id: DocumentId, runtime: RuntimeDep
+) -> Response:
     runtime.metadata.get_dataset(dataset_id)
     document = runtime.metadata.get_document(dataset_id, document_id)
     data = runtime.files.load(document.file_key)
@@ -104,21 +111,26 @@ def download_document(dataset_id: str, document_id: str, runtime: RuntimeDep) ->
 
 
 @router.delete("/documents")
-def delete_documents(dataset_id: str, runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    ids = body.get("ids")
-    if ids is not None and not isinstance(ids, list):
-        raise InvalidArgument("`ids` must be a list")
-    service.delete_documents(runtime, dataset_id, ids)
+def delete_documents(
+    dataset_id: DatasetId,
+    runtime: RuntimeDep,
+    body: Annotated[DeleteDocuments, Body()] = DeleteDocuments(),  # noqa: B008 - a constant
+) -> dict[str, Any]:
+    service.delete_documents(runtime, dataset_id, body.ids)
     return ok()
 
 
 @router.post("/chunks")
-def parse_documents(dataset_id: str, runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    service.parse_documents(runtime, dataset_id, body.get("document_ids"))
+def parse_documents(
+    dataset_id: DatasetId, runtime: RuntimeDep, body: Annotated[DocumentIds, Body()]
+) -> dict[str, Any]:
+    service.parse_documents(runtime, dataset_id, body.document_ids)
     return ok()
 
 
 @router.delete("/chunks")
-def stop_parsing(dataset_id: str, runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    service.stop_parsing(runtime, dataset_id, body.get("document_ids"))
+def stop_parsing(
+    dataset_id: DatasetId, runtime: RuntimeDep, body: Annotated[DocumentIds, Body()]
+) -> dict[str, Any]:
+    service.stop_parsing(runtime, dataset_id, body.document_ids)
     return ok()

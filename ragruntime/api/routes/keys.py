@@ -11,14 +11,14 @@ Authorization comes from the router's ``authorize`` dependency (``ragruntime.api
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from starlette.concurrency import run_in_threadpool
 
-from ragruntime.api.deps import JsonBody
+from ragruntime.api.requests import NewToken, RotateToken
 from ragruntime.api.schemas import ok
-from ragruntime.errors import InvalidArgument, StoreUnavailable
+from ragruntime.errors import StoreUnavailable
 from ragruntime.security.keys import ApiKey, IssuedKey, KeyStore, parse_role, parse_scope
 from ragruntime.store.database import now_ms
 
@@ -66,12 +66,14 @@ def _issued(request: Request, issued: IssuedKey) -> dict[str, Any]:
 
 
 @router.post("/new_token")
-def new_token(request: Request, body: JsonBody, name: str | None = None) -> dict[str, Any]:
-    role = parse_role(body.get("role", "admin"))
-    scope = parse_scope(role, body.get("dataset_ids"))
-    label = body.get("name", name) or f"{role.value}-key"
-    if not isinstance(label, str):
-        raise InvalidArgument("`name` must be a string")
+def new_token(
+    request: Request,
+    body: Annotated[NewToken, Body()] = NewToken(),  # noqa: B008 - a constant
+    name: str | None = None,
+) -> dict[str, Any]:
+    role = parse_role(body.role)
+    scope = parse_scope(role, body.dataset_ids)
+    label = body.name or name or f"{role.value}-key"
     issued = _store(request).create(name=label, role=role, dataset_ids=scope)
     return _issued(request, issued)
 
@@ -89,9 +91,13 @@ def revoke_token(key_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/token/{key_id}/rotate")
-async def rotate_token(key_id: str, request: Request, body: JsonBody) -> dict[str, Any]:
-    grace = body.get("grace_seconds", request.app.state.settings.auth_rotation_grace_seconds)
-    if not isinstance(grace, int | float) or isinstance(grace, bool) or grace < 0:
-        raise InvalidArgument("`grace_seconds` must be a number >= 0")
+async def rotate_token(
+    key_id: str,
+    request: Request,
+    body: Annotated[RotateToken, Body()] = RotateToken(),  # noqa: B008 - a constant
+) -> dict[str, Any]:
+    grace = body.grace_seconds
+    if grace is None:
+        grace = request.app.state.settings.auth_rotation_grace_seconds
     issued = await run_in_threadpool(_store(request).rotate, key_id, float(grace))
     return _issued(request, issued)

@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 
-from ragruntime.api.deps import JsonBody, RuntimeDep
+from ragruntime.api.deps import RuntimeDep
+from ragruntime.api.requests import Retrieval
 from ragruntime.api.schemas import ok
-from ragruntime.errors import InvalidArgument
 from ragruntime.retrieval.search import RetrievalRequest, retrieve
 
 router = APIRouter(tags=["retrieval"])
 
 
-def _number(body: dict[str, Any], key: str, default: float, kind: type) -> Any:
-    value = body.get(key)
-    if value is None:
-        return default
-    try:
-        return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"`{key}` must be a number") from exc
-
-
 @router.post("/retrieval")
-def retrieval(runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
-    dataset_ids = body.get("dataset_ids") or []
-    document_ids = body.get("document_ids") or []
-    if not isinstance(dataset_ids, list) or not isinstance(document_ids, list):
-        raise InvalidArgument("`dataset_ids` and `document_ids` must be lists")
+def retrieval(runtime: RuntimeDep, body: Annotated[Retrieval, Body()]) -> dict[str, Any]:
+    given = body.given()
+    dataset_ids = given.pop("dataset_ids", [])
+    document_ids = given.get("document_ids", [])
     if not dataset_ids and document_ids:
         dataset_ids = runtime.metadata.datasets_of_documents(document_ids)
-    request = RetrievalRequest(
-        question=str(body.get("question") or ""),
-        dataset_ids=[str(d) for d in dataset_ids],
-        document_ids=[str(d) for d in document_ids],
-        page=_number(body, "page", 1, int),
-        page_size=_number(body, "page_size", 30, int),
-        similarity_threshold=_number(body, "similarity_threshold", 0.2, float),
-        vector_similarity_weight=_number(body, "vector_similarity_weight", 0.3, float),
-        top_k=_number(body, "top_k", 1024, int),
-        keyword=bool(body.get("keyword") or False),
-        highlight=bool(body.get("highlight") or False),
-        fusion=str(body.get("fusion") or "weighted"),
-    )
+    request = RetrievalRequest(question=given.pop("question", ""), dataset_ids=dataset_ids, **given)
     return ok(retrieve(runtime, request))

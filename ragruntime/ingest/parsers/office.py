@@ -10,12 +10,14 @@ import openpyxl
 from pptx import Presentation
 
 from ragruntime.errors import ParseError
+from ragruntime.ingest.parsers.limits import check_zip, current
 from ragruntime.ingest.parsers.text import rows_to_sections
 
 
 def _require_zip(data: bytes, kind: str) -> None:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise ParseError(f"not a valid {kind} file (not a ZIP container)")
+    check_zip(data, kind)
 
 
 def parse_docx(data: bytes) -> list[str]:
@@ -58,6 +60,9 @@ def parse_xlsx(data: bytes) -> list[str]:
 def parse_pptx(data: bytes) -> list[str]:
     _require_zip(data, "PPTX")
     presentation = Presentation(io.BytesIO(data))
+    slides = len(presentation.slides)
+    if slides > current().max_pages:
+        raise ParseError(f"PPTX has {slides} slides (limit {current().max_pages})")
     sections = []
     for number, slide in enumerate(presentation.slides, start=1):
         texts = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+import zlib
 
 import docx
 import openpyxl
@@ -54,6 +56,49 @@ def pptx_bytes(slides: list[tuple[str, str]]) -> bytes:
         slide.placeholders[1].text = body
     buffer = io.BytesIO()
     presentation.save(buffer)
+    return buffer.getvalue()
+
+
+def pdf_bomb(pages: int = 10, stream_mib: int = 40) -> bytes:
+    """A small PDF whose pages share one Flate content stream of ``stream_mib`` MiB of text
+    operators: ~150 kB on disk, minutes of text extraction without a decompression limit."""
+    operator = b"BT /F1 12 Tf 72 712 Td (All work and no play makes a parser slow.) Tj ET\n"
+    packed = zlib.compress(operator * (stream_mib * 1024 * 1024 // len(operator)), 9)
+    font = 4 + pages
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    bodies = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        f"<< /Length {len(packed)} /Filter /FlateDecode >>\nstream\n".encode()
+        + packed
+        + b"\nendstream",
+        *[
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
+        ]
+        * pages,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(bodies, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(bodies) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += (
+        f"trailer\n<< /Size {len(bodies) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    ).encode()
+    return bytes(out)
+
+
+def zip_bomb_docx(unpacked_mib: int = 64) -> bytes:
+    """A DOCX-shaped ZIP whose document part unpacks ~1000:1."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b" " * (unpacked_mib * 1024 * 1024))
     return buffer.getvalue()
 
 
