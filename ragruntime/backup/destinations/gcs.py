@@ -7,6 +7,7 @@ from the credentials Secret, or none (workload identity in GKE, anonymous agains
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,12 @@ _PERMANENT = (
     GoogleAuthError,
 )
 _ERRORS = (google_errors.GoogleAPIError, requests.RequestException, GoogleAuthError)
+
+
+def _md5(blob: storage.Blob) -> str:
+    """GCS reports MD5 base64-encoded; '' when absent (composite objects)."""
+    encoded = blob.md5_hash
+    return base64.b64decode(encoded).hex() if encoded else ""
 
 
 class GCSDestination:
@@ -93,7 +100,7 @@ class GCSDestination:
             blob = self.bucket.get_blob(join(self.prefix, key), retry=None, timeout=_TIMEOUT)
         except _ERRORS as exc:
             raise self._error("stat", key, exc) from None
-        return None if blob is None else ObjectInfo(key, int(blob.size or 0))
+        return None if blob is None else ObjectInfo(key, int(blob.size or 0), _md5(blob))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = join(self.prefix, "")
@@ -106,7 +113,7 @@ class GCSDestination:
                 timeout=_TIMEOUT,
             )
             for blob in blobs:
-                yield ObjectInfo(blob.name[strip:], int(blob.size or 0))
+                yield ObjectInfo(blob.name[strip:], int(blob.size or 0), _md5(blob))
         except _ERRORS as exc:
             raise self._error("list", prefix, exc) from None
 

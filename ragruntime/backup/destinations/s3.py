@@ -25,6 +25,12 @@ _PERMANENT = {
 }
 
 
+def etag_md5(etag: object) -> str:
+    """The MD5 hex of a single-part object's ETag; '' for multipart or unknown ETags."""
+    text = str(etag or "").strip('"').lower()
+    return text if len(text) == 32 and "-" not in text else ""
+
+
 class S3Destination:
     def __init__(
         self,
@@ -93,7 +99,7 @@ class S3Destination:
             if isinstance(error, NotFound):
                 return None
             raise error from None
-        return ObjectInfo(key, int(head["ContentLength"]))
+        return ObjectInfo(key, int(head["ContentLength"]), etag_md5(head.get("ETag")))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = join(self.prefix, "")
@@ -105,7 +111,9 @@ class S3Destination:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(str(item["Key"])[strip:], int(item["Size"]))
+                    yield ObjectInfo(
+                        str(item["Key"])[strip:], int(item["Size"]), etag_md5(item.get("ETag"))
+                    )
         except (ClientError, BotoCoreError) as exc:
             raise self._error("list", prefix, exc) from None
 
