@@ -28,12 +28,24 @@ from ragruntime.backup.engine import BackupOptions, run_backup
 from ragruntime.backup.format import FormatError
 from ragruntime.backup.prune import prune
 from ragruntime.backup.repository import Repository, UnknownBackup
-from ragruntime.backup.restore import TargetNotEmpty, resolve_backup_id, restore_backup
+from ragruntime.backup.restore import (
+    RestoreFailed,
+    TargetNotEmpty,
+    resolve_backup_id,
+    restore_from_any,
+)
 from ragruntime.backup.settings import BackupConfig
 
 log = logging.getLogger(__name__)
 TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes of a termination message
-USER_ERRORS = (UnknownBackup, crypto.CryptoError, TargetNotEmpty, FormatError, ValueError)
+USER_ERRORS = (
+    UnknownBackup,
+    RestoreFailed,
+    crypto.CryptoError,
+    TargetNotEmpty,
+    FormatError,
+    ValueError,
+)
 
 
 def emit(summary: dict[str, Any], termination_log: str | None) -> None:
@@ -180,27 +192,25 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     config = _config(args)
     keyring = crypto.Keyring.load(config.keyring_file)
-    errors = []
-    for repo in _repos(config, args.destination):
-        try:
-            manifest, counts = restore_backup(
-                repo, args.backup_id, keyring, RuntimeSink(_settings()), force=args.force
-            )
-        except (DestinationError, UnknownBackup) as exc:
-            errors.append(f"{repo.name}: {exc}")
-            continue
-        emit(
-            {
-                "kind": "restore",
-                "id": manifest.backup_id,
-                "destination": repo.name,
-                "counts": dict(counts),
-                "expected": dict(manifest.counts),
-            },
-            args.termination_log,
-        )
-        return 0 if dict(counts) == dict(manifest.counts) else 1
-    raise UnknownBackup("; ".join(errors))
+    outcome = restore_from_any(
+        _repos(config, args.destination),
+        args.backup_id,
+        keyring,
+        RuntimeSink(_settings()),
+        force=args.force,
+    )
+    emit(
+        {
+            "kind": "restore",
+            "id": outcome.manifest.backup_id,
+            "destination": outcome.destination,
+            "skipped": [{"destination": n, "reason": why[:300]} for n, why in outcome.skipped],
+            "counts": dict(outcome.counts),
+            "expected": dict(outcome.manifest.counts),
+        },
+        args.termination_log,
+    )
+    return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:

@@ -73,6 +73,9 @@ class DiscardSink:
     def finish(self, manifest: Manifest) -> Mapping[str, int]:
         return {"database": 1}
 
+    def discard(self) -> None:
+        self.bytes = 0
+
 
 def make_file(path: Path, size_mb: int) -> Path:
     written = 0
