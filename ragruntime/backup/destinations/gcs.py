@@ -17,8 +17,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import storage
 from google.oauth2 import service_account
+from google.resumable_media.common import DataCorruption
 
 from ragruntime.backup.destinations.base import DestinationError, NotFound, ObjectInfo, join
+from ragruntime.backup.redact import redact_url
 
 _TIMEOUT = (5, 60)  # connect, read seconds
 _PERMANENT = (
@@ -27,7 +29,14 @@ _PERMANENT = (
     google_errors.BadRequest,
     GoogleAuthError,
 )
-_ERRORS = (google_errors.GoogleAPIError, requests.RequestException, GoogleAuthError)
+# DataCorruption: a download whose bytes fail the server's checksum (damaged at rest or on the
+# way); an error of this destination like any other, never a crash of the caller
+_ERRORS = (
+    google_errors.GoogleAPIError,
+    requests.RequestException,
+    GoogleAuthError,
+    DataCorruption,
+)
 
 
 def _md5(blob: storage.Blob) -> str:
@@ -67,7 +76,7 @@ class GCSDestination:
         self.bucket = self.client.bucket(bucket)
 
     def describe(self) -> str:
-        where = f" via {self.endpoint}" if self.endpoint else ""
+        where = f" via {redact_url(self.endpoint)}" if self.endpoint else ""
         return f"gs://{self.bucket_name}/{self.prefix}{where}"
 
     def _error(self, op: str, key: str, exc: Exception) -> DestinationError:
@@ -75,6 +84,8 @@ class GCSDestination:
             return NotFound(f"{key} not found on {self.name}")
         permanent = isinstance(exc, _PERMANENT)
         text = getattr(exc, "message", None) or type(exc).__name__
+        if isinstance(exc, DataCorruption):
+            text = "DataCorruption: the downloaded bytes do not match the stored checksum"
         return DestinationError(f"gcs {op} {key} on {self.name}: {text}", permanent=permanent)
 
     def put(self, key: str, data: bytes) -> None:

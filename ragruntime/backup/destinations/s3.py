@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ragruntime.backup.destinations.base import DestinationError, NotFound, ObjectInfo, join
+from ragruntime.backup.redact import redact_text, redact_url
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PERMANENT = {
@@ -63,7 +64,7 @@ class S3Destination:
         )
 
     def describe(self) -> str:
-        where = f" via {self.endpoint}" if self.endpoint else ""
+        where = f" via {redact_url(self.endpoint)}" if self.endpoint else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
 
     def _key(self, key: str) -> str:
@@ -76,7 +77,8 @@ class S3Destination:
                 return NotFound(f"{key} not found on {self.name}")
             permanent = code in _PERMANENT
             return DestinationError(f"s3 {op} {key} on {self.name}: {code}", permanent=permanent)
-        return DestinationError(f"s3 {op} {key} on {self.name}: {type(exc).__name__}: {exc}")
+        detail = redact_text(f"{type(exc).__name__}: {exc}")
+        return DestinationError(f"s3 {op} {key} on {self.name}: {detail}")
 
     def put(self, key: str, data: bytes) -> None:
         try:
