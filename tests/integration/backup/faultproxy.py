@@ -9,7 +9,8 @@ have passed in one direction on that connection:
 - ``drop``: close both sides cleanly (FIN) mid-stream;
 - ``stall``: stop forwarding and hold the connection open (a stopped server);
 - ``slow``: forward at ``rate`` bytes per second from the first byte;
-- ``delay``: wait ``delay_s`` before forwarding every piece (latency, for races).
+- ``delay``: wait ``delay_s`` before forwarding every piece (latency);
+- ``hold``: hold a piece that contains ``match`` until ``release()`` (one request, for races).
 
 One thread per direction per connection; everything stops with ``close()``.
 """
@@ -36,6 +37,7 @@ class Fault:
     connections: int = 1  # how many new connections it hits; -1: all until cleared
     rate: float = 0.0  # bytes per second, for slow
     delay_s: float = 0.0  # per piece, for delay
+    match: bytes = b""  # for hold: the bytes that identify the request to hold
 
 
 class _Connection:
@@ -60,8 +62,10 @@ class FaultProxy:
         self.port = free_port()
         self.fault: Fault | None = None
         self.triggered = 0  # connections on which the fault fired
+        self.pieces_up = 0  # reads from clients (about one per small request): progress
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.released = threading.Event()
         self.connections: list[_Connection] = []
         self.listener = socket.create_server(("127.0.0.1", self.port))
         self.listener.settimeout(0.2)
@@ -127,6 +131,9 @@ class FaultProxy:
                 with contextlib.suppress(OSError):
                     dst.shutdown(socket.SHUT_WR)
                 return
+            if direction == "up":
+                with self.lock:
+                    self.pieces_up += 1
             if fault is not None:
                 data = self._apply(connection, fault, data, passed)
                 if data is None:
@@ -143,6 +150,12 @@ class FaultProxy:
     ) -> bytes | None:
         if fault.kind == "delay":
             time.sleep(fault.delay_s)
+            return data
+        if fault.kind == "hold":
+            if fault.match in data:
+                with self.lock:
+                    self.triggered += 1
+                self.released.wait(60)
             return data
         if fault.kind == "slow":
             time.sleep(len(data) / fault.rate)
@@ -162,8 +175,12 @@ class FaultProxy:
             connection.abort(rst=fault.kind == "reset")
         return None
 
+    def release(self) -> None:
+        self.released.set()
+
     def close(self) -> None:
         self.stopping.set()
+        self.released.set()
         self.listener.close()
         with self.lock:
             connections, self.connections = self.connections, []
