@@ -239,3 +239,44 @@ def test_prune_racing_a_backup_across_processes_never_sweeps_its_objects(
         ["verify", "--backup-id", result["id"], "--tests", "integrity"], settings, direct
     )
     assert check.returncode == 0 and summary(check)["ok"], check.stdout
+
+
+def test_restore_without_a_destination_falls_back_to_an_intact_copy(
+    source, s3_emulator, embedder, tmp_path
+) -> None:
+    """The bootstrap restore passes no destination: a damaged first copy must not block it,
+    and a restore no copy can finish leaves an empty target behind."""
+    from ragruntime.backup.sink import RuntimeSink
+
+    settings, dataset_id, expected = source
+    cluster = cluster_name()
+    local = {"name": "local", "local": {"path": str(tmp_path / "local-backups")}}
+    config = write_backup_config(tmp_path, [s3_emulator.config, local], cluster=cluster)
+    backup_id = summary(backup_cli(["run"], settings, config))["id"]
+    repos = [
+        Repository(build_destination(raw, cluster), cluster) for raw in (s3_emulator.config, local)
+    ]
+    manifest = repos[0].committed_manifest(backup_id)
+    last = manifest.entries[-1].objects[-1].path  # everything before it gets restored first
+    repos[0].destination.delete(last)
+
+    target = settings_for(tmp_path / "restored")
+    restore = backup_cli(["restore"], target, config)
+    assert restore.returncode == 0, restore.stderr
+    report = summary(restore)
+    assert report["destination"] == "local" and report["id"] == backup_id
+    assert [s["destination"] for s in report["skipped"]] == ["s3"]
+    assert (
+        "missing" in report["skipped"][0]["reason"] or "not found" in report["skipped"][0]["reason"]
+    )
+    runtime = open_with(target, embedder)
+    try:
+        assert search_results(runtime, dataset_id) == expected
+    finally:
+        close(runtime)
+
+    repos[1].destination.delete(last)
+    empty = settings_for(tmp_path / "never-restored")
+    failed = backup_cli(["restore"], empty, config)
+    assert failed.returncode == 2 and "s3:" in failed.stderr and "local:" in failed.stderr
+    RuntimeSink(empty).prepare(force=False)  # raises TargetNotEmpty if anything was left
