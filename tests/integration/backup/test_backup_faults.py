@@ -32,7 +32,7 @@ from tests.unit.backup.backup_helpers import DictSink, DictSnapshot, digest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 KINDS = ["s3", "gcs", "azure"]
 OBJECT = 128 * 1024
-CALL_TIMEOUT_S = 3.0
+CALL_TIMEOUT_S = 5.0
 BACKOFF = (0.05, 0.1)
 
 
