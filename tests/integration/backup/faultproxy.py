@@ -1,9 +1,9 @@
 """A TCP proxy that breaks connections on purpose, put in front of an object-store emulator.
 
 Used by the backup fault-injection tests. ``FaultProxy(upstream_port)`` listens on a free
-loopback port and forwards to the emulator; ``proxy.inject(Fault(...))`` makes the next
-``connections`` connections (or all, with ``connections=-1``) misbehave once ``at_bytes`` bytes
-have passed in one direction on that connection:
+loopback port and forwards to the emulator; ``proxy.inject(Fault(...))`` makes connections
+misbehave once ``at_bytes`` bytes have passed in one direction on one connection, on the first
+``connections`` connections that get that far (all of them with ``connections=-1``):
 
 - ``reset``: abort both sides with a TCP RST;
 - ``drop``: close both sides cleanly (FIN) mid-stream;
@@ -34,7 +34,7 @@ class Fault:
     kind: str  # reset | drop | stall | slow | delay
     direction: str = "up"  # up: client -> store (uploads); down: store -> client
     at_bytes: int = 0
-    connections: int = 1  # how many new connections it hits; -1: all until cleared
+    connections: int = 1  # how many connections it hits at most; -1: all until cleared
     rate: float = 0.0  # bytes per second, for slow
     delay_s: float = 0.0  # per piece, for delay
     match: bytes = b""  # for hold: the bytes that identify the request to hold
@@ -46,14 +46,17 @@ class _Connection:
         self.closed = threading.Event()
 
     def abort(self, rst: bool) -> None:
+        """Close both sides for real: ``shutdown`` wakes the pump blocked in ``recv`` (a bare
+        ``close`` would not, and the emulator would wait forever for the rest of a request);
+        with ``rst`` the socket lingers 0 s, so the close sends a reset instead of a FIN."""
+        self.closed.set()
         for sock in (self.client, self.upstream):
-            try:
+            with contextlib.suppress(OSError):
                 if rst:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.shutdown(socket.SHUT_RD if rst else socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
-        self.closed.set()
 
 
 class FaultProxy:
@@ -81,12 +84,17 @@ class FaultProxy:
 
     def _take_fault(self) -> Fault | None:
         with self.lock:
-            fault = self.fault
-            if fault is None or fault.connections == 0:
-                return None
+            return self.fault
+
+    def _fire(self, fault: Fault) -> bool:
+        """Whether a byte-count fault may still fire (``connections`` counts firings)."""
+        with self.lock:
+            if fault is not self.fault or fault.connections == 0:
+                return False
             if fault.connections > 0:
                 fault.connections -= 1
-            return dataclasses.replace(fault)
+            self.triggered += 1
+            return True
 
     def _accept(self) -> None:
         while not self.stopping.is_set():
@@ -128,8 +136,9 @@ class FaultProxy:
             except OSError:
                 break
             if not data:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
+                if not connection.closed.is_set():
+                    with contextlib.suppress(OSError):
+                        dst.shutdown(socket.SHUT_WR)
                 return
             if direction == "up":
                 with self.lock:
@@ -160,13 +169,11 @@ class FaultProxy:
         if fault.kind == "slow":
             time.sleep(len(data) / fault.rate)
             return data
-        if passed + len(data) <= fault.at_bytes:
+        if passed + len(data) <= fault.at_bytes or not self._fire(fault):
             return data
         head = data[: max(0, fault.at_bytes - passed)]
         with contextlib.suppress(OSError):
             (connection.upstream if fault.direction == "up" else connection.client).sendall(head)
-        with self.lock:
-            self.triggered += 1
         if fault.kind == "stall":
             while not (self.stopping.is_set() or connection.closed.is_set()):
                 time.sleep(0.05)  # hold everything; the client gives up on its own
