@@ -10,8 +10,8 @@ lowered with ``RAGFLOW_BENCH_BACKUP_MB`` (default 1024).
    the engine's CPU seconds and each emulator's CPU seconds (psutil), so time spent in the
    emulators on this shared machine is not mistaken for engine overhead.
 2. Memory: peak RSS of a backup process (``python bench_backup.py child``, sampled with psutil
-   and its own VmHWM) at 1x and 2x the size, to a local directory: it must not grow with
-   the size (bounded in-flight objects).
+   and its own VmHWM) at 1x and 2x the size, to a local directory and to the three emulators
+   at once: it must not grow with the size (bounded in-flight objects).
 3. Restore: download + authenticate + decrypt the 1 GB backup from moto (bytes discarded);
    baseline: one streamed boto3 ``get_object`` of the plainly uploaded file.
 """
@@ -93,14 +93,20 @@ def keyring() -> crypto.Keyring:
     return crypto.Keyring.from_keys([os.urandom(32)])
 
 
-def child(source: Path, workdir: Path) -> None:
-    """One backup process: the source file to a local destination; prints its figures."""
+def child(source: Path, workdir: Path, clouds: Path | None = None) -> None:
+    """One backup process: the source file to a local destination, or to the destinations in
+    the JSON file ``clouds``; prints its figures."""
     started = time.perf_counter()
+    if clouds is None:
+        destinations = [LocalDestination("local", workdir / "repo")]
+    else:
+        configs = json.loads(clouds.read_text())
+        destinations = [build_destination(c, f"bench-rss-{source.stat().st_size}") for c in configs]
     result = run_backup(
         FileSnapshot(source),
-        [LocalDestination("local", workdir / "repo")],
+        destinations,
         keyring(),
-        BackupOptions(cluster="bench"),
+        BackupOptions(cluster=f"bench-rss-{source.stat().st_size}"),
     )
     seconds = time.perf_counter() - started
     assert result.succeeded, result.error
@@ -110,13 +116,17 @@ def child(source: Path, workdir: Path) -> None:
     print(json.dumps({"seconds": seconds, "vmhwm_mb": peak_kb / 1024}))
 
 
-def peak_rss_of_backup(size_mb: int) -> dict[str, float]:
+def peak_rss_of_backup(size_mb: int, clouds: list[dict] | None = None) -> dict[str, float]:
     import psutil
 
     with tempfile.TemporaryDirectory(prefix="bench-backup-rss-") as tmp:
         source = make_file(Path(tmp) / "source.bin", size_mb)
+        extra = []
+        if clouds is not None:
+            (Path(tmp) / "clouds.json").write_text(json.dumps(clouds))
+            extra = [str(Path(tmp) / "clouds.json")]
         process = subprocess.Popen(
-            [sys.executable, __file__, "child", str(source), tmp],
+            [sys.executable, __file__, "child", str(source), tmp, *extra],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -216,6 +226,8 @@ def test_backup_throughput_memory_and_restore(tmp_path: Path) -> None:
             assert received == SIZE_MB * MB
 
         t_download = timed(plain_download)
+        configs = [e.config for e in emulators]
+        rss_clouds = {size: peak_rss_of_backup(size, configs) for size in (SIZE_MB, 2 * SIZE_MB)}
     finally:
         for emulator in emulators:
             emulator.stop()
@@ -261,9 +273,19 @@ def test_backup_throughput_memory_and_restore(tmp_path: Path) -> None:
         ["size MB", "psutil peak RSS MB", "VmHWM MB", "seconds"],
         [[size, r["psutil_peak_mb"], r["vmhwm_mb"], r["seconds"]] for size, r in rss.items()],
     )
-    small, big = rss[SIZE_MB]["vmhwm_mb"], rss[2 * SIZE_MB]["vmhwm_mb"]
-    assert big < small * 1.25 + 20, "peak memory must not grow with the backup size"
+    harness.print_report(
+        "Peak RSS of the backup process (to S3 + GCS + Azure at once)",
+        {},
+        ["size MB", "psutil peak RSS MB", "VmHWM MB", "seconds"],
+        [
+            [size, r["psutil_peak_mb"], r["vmhwm_mb"], r["seconds"]]
+            for size, r in rss_clouds.items()
+        ],
+    )
+    for figures in (rss, rss_clouds):
+        small, big = figures[SIZE_MB]["vmhwm_mb"], figures[2 * SIZE_MB]["vmhwm_mb"]
+        assert big < small * 1.25 + 20, "peak memory must not grow with the backup size"
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["child"]:
-    child(Path(sys.argv[2]), Path(sys.argv[3]))
+    child(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]) if sys.argv[4:] else None)
