@@ -42,12 +42,12 @@ def test_repair_rebuilds_a_truncated_catalog_and_list_never_fails(tmp_path: Path
 
     assert main(["backup", "list", "--config", str(config), "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    assert [b["id"] for b in listing[0]["backups"]] == ids
+    assert sorted(b["id"] for b in listing[0]["backups"]) == sorted(ids)
 
     assert main(["backup", "repair", "--config", str(config)]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["ok"] and report["details"][0]["added"] == ids
-    assert [b["id"] for b in json.loads(catalog.read_text())["backups"]] == ids
+    assert report["ok"] and report["details"][0]["added"] == sorted(ids)
+    assert sorted(b["id"] for b in json.loads(catalog.read_text())["backups"]) == sorted(ids)
 
     assert main(["backup", "repair", "--config", str(config)]) == 0  # nothing left to do
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
