@@ -112,7 +112,7 @@ def test_an_abandoned_destination_answers_at_once_without_calling_the_store() ->
         for call in (lambda: dest.get("catalog.json"), lambda: dest.delete("locks/x.json")):
             with pytest.raises(DestinationAbandoned):
                 call()
-        assert time.monotonic() - started < 0.05 and inner.calls_after_hang == 1
+        assert time.monotonic() - started < 0.5 and inner.calls_after_hang == 1
     finally:
         inner.release.set()
 
