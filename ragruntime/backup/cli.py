@@ -1,4 +1,4 @@
-"""``ragruntime backup run|list|verify|restore|prune``: the commands the operator's Jobs run.
+"""``ragruntime backup run|list|verify|restore|prune|repair``: the commands the operator's Jobs run.
 
 Registered into the runtime CLI by ``ragruntime.cli.register_backup_commands``. Each command
 reads the backup configuration (``--config`` or ``RAGFLOW_BACKUP_CONFIG``), the keyring file,
@@ -21,19 +21,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragruntime.backup import crypto
+from ragruntime.backup import crypto, redact
 from ragruntime.backup.destinations.base import DestinationError
 from ragruntime.backup.destinations.factory import build_destinations
 from ragruntime.backup.engine import BackupOptions, run_backup
 from ragruntime.backup.format import FormatError
 from ragruntime.backup.prune import prune
 from ragruntime.backup.repository import Repository, UnknownBackup
-from ragruntime.backup.restore import TargetNotEmpty, resolve_backup_id, restore_backup
+from ragruntime.backup.restore import (
+    RestoreFailed,
+    TargetNotEmpty,
+    resolve_backup_id,
+    restore_from_any,
+)
 from ragruntime.backup.settings import BackupConfig
 
 log = logging.getLogger(__name__)
 TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes of a termination message
-USER_ERRORS = (UnknownBackup, crypto.CryptoError, TargetNotEmpty, FormatError, ValueError)
+USER_ERRORS = (
+    UnknownBackup,
+    RestoreFailed,
+    crypto.CryptoError,
+    TargetNotEmpty,
+    FormatError,
+    ValueError,
+)
 
 
 def emit(summary: dict[str, Any], termination_log: str | None) -> None:
@@ -57,7 +69,13 @@ def _repos(config: BackupConfig, only: str | None = None) -> list[Repository]:
     raws = [d for d in config.destinations if only in (None, d["name"])]
     if not raws:
         raise ValueError(f"no destination named {only!r}")
-    built = build_destinations(raws, config.cluster, backoff=config.retry_backoff)
+    built = build_destinations(
+        raws,
+        config.cluster,
+        backoff=config.retry_backoff,
+        budget_s=config.destination_timeout,
+        call_timeout_s=config.call_timeout,
+    )
     return [Repository(d, config.cluster) for d in built]
 
 
@@ -86,7 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.succeeded:
         summary["keyFirstUsedAt"] = _key_first_used(repos, result, keyring.active_id)
     if result.succeeded and not args.no_prune:
-        summary["pruned"] = _prune_after_backup(repos, config, result.backup_id)[:20]
+        committed = {d.name for d in result.destinations if d.state == "succeeded"}
+        healthy = [r for r in repos if r.name in committed]  # failed ones are not called again
+        summary["pruned"] = _prune_after_backup(healthy, config, result.backup_id)[:20]
     emit(summary, args.termination_log)
     return 0 if result.succeeded else 1
 
@@ -151,13 +171,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (UnknownBackup, DestinationError, FormatError) as exc:
             reports.append({"destination": repo.name, "ok": False, "problems": [str(exc)]})
             continue
-        if "integrity" in tests:
-            reports.append(verify_integrity(repo, backup_id, keyring).summary())
-        if tests & {"restore", "performance"}:
-            with tempfile.TemporaryDirectory(prefix="ragflow-verify-", dir=args.workdir) as tmp:
-                reports.append(
-                    verify_restore(repo, backup_id, keyring, _scratch_sink(Path(tmp))).summary()
-                )
+        try:
+            if "integrity" in tests:
+                reports.append(verify_integrity(repo, backup_id, keyring).summary())
+            if tests & {"restore", "performance"}:
+                with tempfile.TemporaryDirectory(prefix="ragflow-verify-", dir=args.workdir) as t:
+                    sink = _scratch_sink(Path(t))
+                    reports.append(verify_restore(repo, backup_id, keyring, sink).summary())
+        except Exception as exc:  # one destination's crash must not hide the others' results
+            log.exception("verify failed", extra={"destination": repo.name})
+            problem = f"verify failed: {type(exc).__name__}: {exc}"
+            reports.append({"destination": repo.name, "ok": False, "problems": [problem[:300]]})
     ok = bool(reports) and all(r["ok"] for r in reports)
     emit(
         {"kind": "validation", "ok": ok, "tests": sorted(tests), "details": reports},
@@ -180,47 +204,62 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     config = _config(args)
     keyring = crypto.Keyring.load(config.keyring_file)
-    errors = []
-    for repo in _repos(config, args.destination):
-        try:
-            manifest, counts = restore_backup(
-                repo, args.backup_id, keyring, RuntimeSink(_settings()), force=args.force
-            )
-        except (DestinationError, UnknownBackup) as exc:
-            errors.append(f"{repo.name}: {exc}")
-            continue
-        emit(
-            {
-                "kind": "restore",
-                "id": manifest.backup_id,
-                "destination": repo.name,
-                "counts": dict(counts),
-                "expected": dict(manifest.counts),
-            },
-            args.termination_log,
-        )
-        return 0 if dict(counts) == dict(manifest.counts) else 1
-    raise UnknownBackup("; ".join(errors))
+    outcome = restore_from_any(
+        _repos(config, args.destination),
+        args.backup_id,
+        keyring,
+        RuntimeSink(_settings()),
+        force=args.force,
+    )
+    emit(
+        {
+            "kind": "restore",
+            "id": outcome.manifest.backup_id,
+            "destination": outcome.destination,
+            "skipped": [{"destination": n, "reason": why[:300]} for n, why in outcome.skipped],
+            "counts": dict(outcome.counts),
+            "expected": dict(outcome.manifest.counts),
+        },
+        args.termination_log,
+    )
+    return 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     config = _config(args)
     details = []
+    failed = False
     for repo in _repos(config, args.destination):
-        report = prune(repo, config.policies(), dt.datetime.now(dt.UTC), dry_run=args.dry_run)
-        details.append(
-            {
-                "destination": repo.name,
-                "kept": report.kept,
-                "removed": report.removed,
-                "deletedObjects": report.deleted_objects,
-                "freedBytes": report.freed_bytes,
-                "sweepSkipped": report.sweep_skipped,
-                "reasons": report.reasons,
-            }
-        )
+        try:
+            report = prune(repo, config.policies(), dt.datetime.now(dt.UTC), dry_run=args.dry_run)
+            details.append(report.summary())
+        except (DestinationError, FormatError, UnknownBackup) as exc:
+            failed = True
+            details.append({"destination": repo.name, "error": str(exc)[:300]})
     emit({"kind": "prune", "dryRun": args.dry_run, "details": details}, args.termination_log)
-    return 0
+    return 1 if failed else 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Rebuild each destination's catalog from its manifests and commit markers."""
+    config = _config(args)
+    details: list[dict[str, Any]] = []
+    for repo in _repos(config, args.destination):
+        try:
+            catalog, added, dropped = repo.repair_catalog()
+            details.append(
+                {
+                    "destination": repo.name,
+                    "backups": len(catalog.entries),
+                    "added": added,
+                    "dropped": dropped,
+                }
+            )
+        except (DestinationError, FormatError) as exc:
+            details.append({"destination": repo.name, "error": str(exc)[:300]})
+    ok = all("error" not in d for d in details)
+    emit({"kind": "repair", "ok": ok, "details": details}, args.termination_log)
+    return 0 if ok else 1
 
 
 def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -237,6 +276,7 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         except Exception as exc:  # the Job must still report why it failed
             log.exception("backup command failed")
             message = f"error: {type(exc).__name__}: {exc}"
+        message = redact.redact_text(message)
         print(message, file=sys.stderr)
         if getattr(args, "termination_log", None):
             with contextlib.suppress(OSError):
@@ -286,3 +326,5 @@ def register(subparsers: Any) -> None:
     prune_cmd = add("prune", cmd_prune, "apply retention and remove unreferenced data")
     prune_cmd.add_argument("--destination")
     prune_cmd.add_argument("--dry-run", action="store_true")
+    repair = add("repair", cmd_repair, "rebuild the catalogs from manifests and commit markers")
+    repair.add_argument("--destination")

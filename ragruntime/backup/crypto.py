@@ -221,7 +221,21 @@ def decrypt_chunks(data_key: bytes, context: Context, sealed: Iterable[bytes]) -
 
 
 def seal(data_key: bytes, context: Context, plaintext: bytes, chunk_size: int) -> bytes:
-    return b"".join(encrypt_chunks(data_key, context, [plaintext], chunk_size))
+    """``encrypt_chunks`` of one in-memory object, byte for byte, without re-cutting copies:
+    chunks are views into ``plaintext`` and the sealed object is joined once."""
+    aead = AESGCM(data_key)
+    view = memoryview(plaintext)
+    parts: list[bytes] = [HEADER.pack(MAGIC, VERSION, chunk_size)]
+    index = start = 0
+    while len(view) - start > chunk_size:  # strictly more: the last chunk must carry final=1
+        nonce = os.urandom(NONCE_BYTES)
+        chunk = view[start : start + chunk_size]
+        parts += (nonce, aead.encrypt(nonce, chunk, context.aad(index, False)))
+        start += chunk_size
+        index += 1
+    nonce = os.urandom(NONCE_BYTES)
+    parts += (nonce, aead.encrypt(nonce, view[start:], context.aad(index, True)))
+    return b"".join(parts)
 
 
 def open_sealed(data_key: bytes, context: Context, sealed: bytes) -> bytes:

@@ -1,9 +1,11 @@
 """Backup orchestration: one snapshot, encrypted once, written to every destination in parallel.
 
 Called by ``ragruntime backup run`` (``cli``) and by tests/benchmarks with in-process sources.
-Order per destination follows restic: data objects, then the manifest, then the catalog, so a
-crash at any point leaves every listed backup complete. A backup succeeds when at least
-``min_successful`` destinations hold objects and manifest; only then are catalogs updated.
+Order per destination follows restic: data objects, then a check that the destination's listing
+shows every one of them (``presence``), then the manifest and the commit marker, then the
+catalog (a cache of the markers), so a crash at any point leaves every listed backup complete.
+A backup succeeds when at least ``min_successful`` destinations hold all of it; otherwise the
+markers written are withdrawn and it is listed nowhere.
 Memory is bounded by ``max_in_flight`` sealed objects, whatever the backup's size.
 """
 
@@ -20,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Protocol
 
-from ragruntime.backup import crypto
+from ragruntime.backup import crypto, presence
 from ragruntime.backup.destinations.base import Destination, DestinationError
 from ragruntime.backup.format import (
     Entry,
@@ -186,20 +188,31 @@ class _Fanout:
             pool.shutdown(wait=True)
 
 
+def _good_on(destination: Destination, refs: list[ObjectRef]) -> set[str]:
+    return presence.good_objects(destination, refs, presence.listing(destination))
+
+
 def _choose_parent(
     repos: Sequence[Repository], keyring: crypto.Keyring
 ) -> tuple[Manifest | None, dict[str, ObjectRef]]:
-    """Newest backup committed on every live destination, and its objects present on all of them."""
+    """Newest backup committed on every live destination, and those of its objects that every
+    one of them holds with the right size and checksum (anything else is uploaded again)."""
     catalogs = [r.load_catalog() for r in repos]
     common = set.intersection(*({e.backup_id for e in c.entries} for c in catalogs))
     candidates = [e for e in catalogs[0].entries if e.backup_id in common]
     if not candidates:
         return None, {}
-    newest = max(candidates, key=lambda e: e.finished_at)
+    newest = max(candidates, key=lambda e: (e.started_at, e.backup_id))
     parent = repos[0].load_manifest(newest.backup_id, expected_sha256=newest.manifest_sha256)
     unlock_keys(parent, keyring)  # the parent must be readable with today's keyring
-    present = set.intersection(*({i.key for i in r.destination.list("data/")} for r in repos))
-    return parent, {ref.name: ref for path, ref in parent.objects.items() if path in present}
+    refs = list(parent.objects.values())
+    good = set.intersection(*(_good_on(r.destination, refs) for r in repos))
+    if len(good) < len(refs):
+        log.warning(
+            "parent objects missing or damaged; uploading them again",
+            extra={"parent": parent.backup_id, "bad": len(refs) - len(good)},
+        )
+    return parent, {ref.name: ref for ref in refs if ref.path in good}
 
 
 def run_backup(
@@ -318,6 +331,44 @@ def _upload_entries(
     return entries
 
 
+def _confirm_objects(
+    manifest: Manifest,
+    live: list[Repository],
+    by_name: dict[str, DestinationResult],
+) -> list[Repository]:
+    """Destinations that hold every object of the manifest, as their listings show.
+
+    Missing or damaged objects are copied from another destination holding them intact;
+    a destination that still lacks one fails (it is not committed).
+    """
+    refs = list(manifest.objects.values())
+    ready = []
+    for repo in live:
+        if by_name[repo.name].state == "failed":
+            continue
+        try:
+            missing = presence.missing_objects(refs, presence.listing(repo.destination))
+            if missing:
+                sources = [r.destination for r in live if r is not repo]
+                unrepaired = presence.repair(repo.destination, missing, sources)
+                unrepaired += [
+                    ref
+                    for ref in missing
+                    if ref not in unrepaired
+                    and presence.matches(ref, repo.destination.stat(ref.path)) is False
+                ]
+                if unrepaired:
+                    by_name[repo.name].fail(
+                        f"{len(unrepaired)} of {len(refs)} objects missing or damaged after "
+                        f"upload (first: {unrepaired[0].name}); no intact copy to restore them"
+                    )
+                    continue
+            ready.append(repo)
+        except DestinationError as exc:
+            by_name[repo.name].fail(f"checking the uploaded objects: {exc}")
+    return ready
+
+
 def _commit(
     manifest: Manifest,
     live: list[Repository],
@@ -326,34 +377,39 @@ def _commit(
     options: BackupOptions,
     result: BackupResult,
 ) -> None:
-    """Manifest to every destination that took all objects; catalogs only if enough did."""
+    """Confirm objects, then manifest and commit marker to every destination that has them
+    all; if too few do, the markers written are removed again, so a failed backup is listed
+    nowhere. Catalogs (a cache of the markers) are updated last."""
     body = manifest.to_bytes()
-    ready = []
-    for repo in live:
-        if by_name[repo.name].state == "failed":
-            continue
+    entry = catalog_entry(manifest, body)
+    marked = []
+    for repo in _confirm_objects(manifest, live, by_name):
         try:
             repo.destination.put(manifest_path(result.backup_id), body)
-            ready.append(repo)
+            repo.mark_committed(entry)
+            marked.append(repo)
         except DestinationError as exc:
             by_name[repo.name].fail(f"manifest upload: {exc}")
-    if len(ready) < options.min_successful:
+    if len(marked) < options.min_successful:
+        for repo in marked:
+            try:
+                repo.unmark_committed(result.backup_id)
+            except DestinationError as exc:
+                by_name[repo.name].fail(f"could not withdraw the commit marker: {exc}")
         result.error = (
-            f"only {len(ready)} of {len(by_name)} destinations took the backup; "
-            f"{options.min_successful} required; catalogs left unchanged"
+            f"only {len(marked)} of {len(by_name)} destinations took the backup; "
+            f"{options.min_successful} required; nothing committed"
         )
         for destination in by_name.values():
             destination.fail("not committed: too few destinations succeeded")
         return
-    entry = catalog_entry(manifest, body)
-    committed = 0
-    for repo in ready:
+    for repo in marked:
+        by_name[repo.name].state = "succeeded"
         try:
-            repo.commit(entry)
-            by_name[repo.name].state = "succeeded"
-            committed += 1
+            repo.add_to_catalog(entry)
         except (DestinationError, FormatError) as exc:
-            by_name[repo.name].fail(f"catalog update: {exc}")
-    result.succeeded = committed >= options.min_successful
-    if not result.succeeded:
-        result.error = f"only {committed} catalogs updated; {options.min_successful} required"
+            log.warning(
+                "catalog not updated; it is rebuilt from the commit marker when read",
+                extra={"destination": repo.name, "error": str(exc)},
+            )
+    result.succeeded = True

@@ -95,6 +95,7 @@ class ObjectRef:
     plain_size: int
     stored_size: int
     sha256: str  # of the stored (encrypted) bytes: checkable without any key
+    md5: str = ""  # of the stored bytes too: what object stores report in listings (ETag, ...)
 
     @property
     def path(self) -> str:
@@ -108,6 +109,7 @@ class ObjectRef:
             "plainSize": self.plain_size,
             "storedSize": self.stored_size,
             "sha256": self.sha256,
+            **({"md5": self.md5} if self.md5 else {}),
         }
 
     @classmethod
@@ -119,6 +121,7 @@ class ObjectRef:
             plain_size=int(raw["plainSize"]),
             stored_size=int(raw["storedSize"]),
             sha256=str(raw["sha256"]),
+            md5=str(raw.get("md5", "")),
         )
 
 
@@ -296,7 +299,8 @@ class Catalog:
         return next((e for e in self.entries if e.backup_id == backup_id), None)
 
     def latest(self) -> CatalogEntry | None:
-        return max(self.entries, key=lambda e: e.finished_at, default=None)
+        """The newest snapshot (by start time: a slow backup does not hide a newer one)."""
+        return max(self.entries, key=lambda e: (e.started_at, e.backup_id), default=None)
 
     def with_entry(self, entry: CatalogEntry) -> Catalog:
         kept = tuple(e for e in self.entries if e.backup_id != entry.backup_id)

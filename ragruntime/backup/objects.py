@@ -90,6 +90,7 @@ class ObjectWriter:
                     plain_size=len(piece),
                     stored_size=len(sealed),
                     sha256=hashlib.sha256(sealed).hexdigest(),
+                    md5=hashlib.md5(sealed, usedforsecurity=False).hexdigest(),
                 )
                 self.known[name] = ref
                 store(SealedObject(ref, sealed))

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from ragruntime.backup import redact
 from ragruntime.security.tls import TlsFiles, postgres_connect_args
 from ragruntime.store.database import normalise_url
 
@@ -27,14 +28,8 @@ def sqlalchemy_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db``."""
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return url.split("@")[-1] if "@" in url else url
-    if parsed.password is None:
-        return url
-    return parsed.render_as_string(hide_password=True)
+    """``postgresql://user:secret@host/db`` → ``postgresql://user:***@host/db`` (see ``redact``)."""
+    return redact.redact_url(url)
 
 
 def libpq_env(url: str) -> dict[str, str]:

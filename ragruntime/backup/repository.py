@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.base import Destination, NotFound
@@ -23,6 +24,8 @@ from ragruntime.backup.format import (
     lock_path,
     manifest_path,
 )
+
+log = logging.getLogger(__name__)
 
 
 class UnknownBackup(LookupError):
@@ -39,9 +42,38 @@ class Repository:
         return self.destination.name
 
     def load_catalog(self) -> Catalog:
+        """The committed backups: the stored catalog, healed against the commit markers.
+
+        The catalog is a cache of the markers and manifests. An unreadable or lost catalog is
+        rebuilt from them; a marker missing from it (a lost concurrent write) is added, an entry
+        without a marker (forgotten by prune, or never committed) is dropped. Nothing is
+        written here: ``repair_catalog`` saves the healed copy.
+        """
+        stored = self._stored_catalog()
+        committed = self.committed_ids()
+        kept = tuple(e for e in stored.entries if e.backup_id in committed)
+        catalog = Catalog(self.cluster, kept)
+        for backup_id in sorted(committed - {e.backup_id for e in kept}):
+            try:
+                data = self.destination.get(manifest_path(backup_id))
+                catalog = catalog.with_entry(catalog_entry(Manifest.from_bytes(data), data))
+            except (NotFound, FormatError) as exc:
+                log.warning(
+                    "committed backup has no readable manifest; not listed",
+                    extra={"destination": self.name, "backup": backup_id, "error": str(exc)},
+                )
+        return catalog
+
+    def _stored_catalog(self) -> Catalog:
         try:
             catalog = Catalog.from_bytes(self.destination.get(CATALOG_NAME))
         except NotFound:
+            return Catalog(self.cluster)
+        except FormatError as exc:
+            log.warning(
+                "catalog unreadable; rebuilding it from the commit markers",
+                extra={"destination": self.name, "error": str(exc)},
+            )
             return Catalog(self.cluster)
         if catalog.cluster != self.cluster:
             raise FormatError(
@@ -70,16 +102,23 @@ class Repository:
             raise UnknownBackup(f"backup {backup_id} is not in the catalog of {self.name}")
         return self.load_manifest(backup_id, expected_sha256=entry.manifest_sha256)
 
-    def commit(self, entry: CatalogEntry, attempts: int = 5) -> None:
-        """Mark the backup committed, then add it to the catalog and read it back.
+    def mark_committed(self, entry: CatalogEntry) -> None:
+        """Write the commit marker: from now on the backup is listed (the catalog caches it)."""
+        self.destination.put(commit_path(entry.backup_id), entry.finished_at.encode())
+
+    def unmark_committed(self, backup_id: str) -> None:
+        self.destination.delete(commit_path(backup_id))
+
+    def add_to_catalog(self, entry: CatalogEntry, attempts: int = 5) -> None:
+        """Add a committed backup to the stored catalog and read it back.
 
         The catalog is a read-modify-write object; two writers (two schedules finishing at
         once) could drop each other's entry, so the entry is re-added until it reads back.
+        Losing the race is harmless anyway: readers heal the catalog from the markers.
         """
-        self.destination.put(commit_path(entry.backup_id), entry.finished_at.encode())
         for _ in range(attempts):
             self.save_catalog(self.load_catalog().with_entry(entry))
-            if self.load_catalog().find(entry.backup_id) is not None:
+            if self._stored_catalog().find(entry.backup_id) is not None:
                 return
         raise FormatError(f"catalog on {self.name} keeps losing entry {entry.backup_id}")
 
@@ -91,16 +130,18 @@ class Repository:
             if i.key.endswith("/committed")
         }
 
-    def repair_catalog(self) -> tuple[Catalog, list[str]]:
-        """Re-add committed backups missing from the catalog; return it and the ids re-added."""
-        catalog = self.load_catalog()
-        missing = sorted(self.committed_ids() - {e.backup_id for e in catalog.entries})
-        for backup_id in missing:
-            data = self.destination.get(manifest_path(backup_id))
-            catalog = catalog.with_entry(catalog_entry(Manifest.from_bytes(data), data))
-        if missing:
-            self.save_catalog(catalog)
-        return catalog, missing
+    def repair_catalog(self) -> tuple[Catalog, list[str], list[str]]:
+        """Save the healed catalog if it differs; return it, the ids added and those dropped."""
+        before = {e.backup_id for e in self._stored_catalog().entries}
+        healed = self.load_catalog()
+        after = {e.backup_id for e in healed.entries}
+        try:
+            unchanged = self.destination.get(CATALOG_NAME) == healed.to_bytes()
+        except NotFound:
+            unchanged = False
+        if not unchanged:
+            self.save_catalog(healed)
+        return healed, sorted(after - before), sorted(before - after)
 
     def write_lock(self, backup_id: str, now: dt.datetime) -> None:
         body = {"backupId": backup_id, "createdAt": now.isoformat()}
@@ -110,17 +151,33 @@ class Repository:
         self.destination.delete(lock_path(backup_id))
 
     def active_locks(self, now: dt.datetime, stale_after: dt.timedelta) -> list[str]:
-        """Ids of backups that hold a lock younger than ``stale_after`` (killed runs go stale)."""
+        """Ids of backups that hold a lock younger than ``stale_after`` (killed runs go stale).
+
+        A lock whose body cannot be read counts from the start time in its backup id, so a
+        damaged lock still protects a running backup and still expires.
+        """
         active = []
         for info in self.destination.list("locks/"):
+            name = info.key.rsplit("/", 1)[-1].removesuffix(".json")
             try:
                 raw = json.loads(self.destination.get(info.key))
+                backup_id = str(raw["backupId"])
                 created = dt.datetime.fromisoformat(raw["createdAt"])
-            except (NotFound, ValueError, KeyError, TypeError):
-                continue
+            except NotFound:
+                continue  # removed since the listing: that backup has finished
+            except (ValueError, KeyError, TypeError):
+                backup_id, created = name, backup_started(name) or now
             if now - created < stale_after:
-                active.append(str(raw["backupId"]))
+                active.append(backup_id)
         return active
+
+
+def backup_started(backup_id: str) -> dt.datetime | None:
+    """Backup ids start with their UTC start time (``20260101T020000Z-...``)."""
+    try:
+        return dt.datetime.strptime(backup_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def catalog_entry(manifest: Manifest, body: bytes) -> CatalogEntry:

@@ -3,10 +3,11 @@
 Called by ``prune``. Semantics follow restic's ``forget``: every rule that matches a backup keeps
 it (the union), each kept backup lists its reasons, and ages are counted back from the newest
 backup of the schedule (never from a time later than ``now``), so a stretch of failed backups
-does not make retention delete the last good ones. Whatever the policy, the newest backup of each
-schedule and the newest backup overall are kept. Backups of a schedule without a policy (e.g.
-on-demand ones) are kept. Objects are protected separately: prune only removes data that no kept
-backup references.
+does not make retention delete the last good ones. Backups are ordered by when their snapshot
+was taken (``started_at``), not by when their upload finished. Whatever the policy, the newest
+backup of each schedule and the newest backup overall are kept. Backups of a schedule without a
+policy (e.g. on-demand ones) are kept. Objects are protected separately: prune only removes data
+that no kept backup references.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def apply_policy(
     now: dt.datetime,
 ) -> Decision:
     """Split committed backups into keep/remove, with reasons for every decision."""
-    ordered = sorted(backups, key=lambda b: (b.finished_at, b.backup_id), reverse=True)
+    ordered = sorted(backups, key=lambda b: (b.started_at, b.backup_id), reverse=True)
     reasons: dict[str, list[str]] = {b.backup_id: [] for b in ordered}
     if ordered:
         reasons[ordered[0].backup_id].append("newest backup")
@@ -91,9 +92,9 @@ def apply_policy(
             for backup in group[: policy.count]:
                 reasons[backup.backup_id].append(f"within the newest {policy.count}")
         if policy.max_age is not None:
-            reference = min(now, parse_time(group[0].finished_at))
+            reference = min(now, parse_time(group[0].started_at))
             for backup in group:
-                if reference - parse_time(backup.finished_at) <= policy.max_age:
+                if reference - parse_time(backup.started_at) <= policy.max_age:
                     reasons[backup.backup_id].append(f"within {policy.max_age} of the newest")
     keep = tuple(b for b in ordered if reasons[b.backup_id])
     remove = tuple(b for b in ordered if not reasons[b.backup_id])

@@ -17,11 +17,22 @@ from typing import Any
 
 import yaml
 
+from ragruntime.backup.destinations.deadline import DEFAULT_BUDGET_S, DEFAULT_CALL_TIMEOUT_S
 from ragruntime.backup.destinations.factory import destination_kind
 from ragruntime.backup.destinations.retry import DEFAULT_BACKOFF
 from ragruntime.backup.retention import RetentionPolicy
 
 DEFAULT_INCLUDE = {"database": True, "vectors": True, "documents": True, "configuration": True}
+
+
+def _positive(raw: Mapping[str, Any], key: str, default: float) -> float:
+    try:
+        value = float(raw.get(key, default))
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a number of seconds, not {raw.get(key)!r}") from None
+    if value <= 0:
+        raise ValueError(f"{key} must be positive, not {value:g}")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +51,8 @@ class BackupConfig:
     include: Mapping[str, bool] = dataclasses.field(default_factory=lambda: dict(DEFAULT_INCLUDE))
     schedules: Sequence[ScheduleConfig] = ()
     retry_backoff: Sequence[float] = DEFAULT_BACKOFF  # seconds between tries of one operation
+    destination_timeout: float = DEFAULT_BUDGET_S  # seconds: one destination's share of a run
+    call_timeout: float = DEFAULT_CALL_TIMEOUT_S  # seconds: one operation, retries included
 
     def schedule(self, name: str) -> ScheduleConfig:
         for schedule in self.schedules:
@@ -79,6 +92,8 @@ class BackupConfig:
             include={**DEFAULT_INCLUDE, **(raw.get("include") or {})},
             schedules=schedules,
             retry_backoff=tuple(float(x) for x in raw.get("retryBackoffSeconds", DEFAULT_BACKOFF)),
+            destination_timeout=_positive(raw, "destinationTimeoutSeconds", DEFAULT_BUDGET_S),
+            call_timeout=_positive(raw, "callTimeoutSeconds", DEFAULT_CALL_TIMEOUT_S),
         )
 
     @classmethod

@@ -25,6 +25,7 @@ from ragruntime.backup.restore import TargetNotEmpty
 from ragruntime.backup.snapshot import release_lite, sqlite_path
 from ragruntime.config import Settings
 from ragruntime.store.database import is_postgres
+from ragruntime.store.schema import metadata_obj
 from ragruntime.store.vectors import MilvusVectorStore, chunk_from_row
 
 INSERT_BATCH = 500
@@ -55,6 +56,7 @@ class RuntimeSink:
         self.unchecked: set[str] = set()
         self.vectors: MilvusVectorStore | None = None
         self.files_written = 0
+        self._wrote_database = self._wrote_vectors = False
 
     # --- emptiness -------------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class RuntimeSink:
         self.unchecked.add("database")
 
     def _restore_database(self, chunks: Iterator[bytes]) -> None:
+        self._wrote_database = True
         if not self.postgres:
             path = sqlite_path(self.url)
             for suffix in ("-wal", "-shm"):
@@ -175,6 +178,7 @@ class RuntimeSink:
             )
 
     def _restore_vectors(self, dataset_id: str, chunks: Iterator[bytes]) -> None:
+        self._wrote_vectors = True
         batch: list[Mapping[str, Any]] = []
         for line in _lines(chunks):
             batch.append(json.loads(line))
@@ -213,6 +217,36 @@ class RuntimeSink:
             self.vectors = None
             release_lite(self.settings.resolved_vector_uri())
         return counts
+
+    def discard(self) -> None:
+        """Undo a failed restore: drop what this sink wrote (database, collections, files)."""
+        if self.vectors is not None or self._wrote_vectors:
+            client = self._vector_store().client
+            for name in self._collections():
+                client.drop_collection(name)
+            if self.vectors is not None:
+                self.vectors.close()
+                self.vectors = None
+            release_lite(self.settings.resolved_vector_uri())
+        if self.settings.files_dir.exists():
+            shutil.rmtree(self.settings.files_dir)
+        (self.settings.data_dir / RESTORED_CONFIGURATION).unlink(missing_ok=True)
+        if self._wrote_database:
+            self._drop_database()
+        self._wrote_vectors = self._wrote_database = False
+        self.files_written = 0
+
+    def _drop_database(self) -> None:
+        if not self.postgres:
+            path = sqlite_path(self.url)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return
+        engine = sa.create_engine(pg.sqlalchemy_url(self.url), poolclass=sa.pool.NullPool)
+        try:
+            metadata_obj.drop_all(engine)
+        finally:
+            engine.dispose()
 
     def _database_records(self) -> int:
         query = "SELECT (SELECT count(*) FROM datasets) + (SELECT count(*) FROM documents)"

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 
-from ragruntime.backup import pg
+from ragruntime.backup import pg, redact
 from ragruntime.backup.engine import SourceEntry
 from ragruntime.backup.format import canonical_json
 from ragruntime.backup.settings import DEFAULT_INCLUDE
@@ -56,13 +56,13 @@ def sqlite_path(url: str) -> Path:
 
 
 def configuration_json(settings: Settings) -> bytes:
-    """The non-secret settings, with credentials removed from URLs."""
+    """The non-secret settings; every URL loses its user info secrets and secret parameters."""
     raw = settings.model_dump(mode="json")
     for key in SECRET_SETTINGS:
         raw.pop(key, None)
-    for key in ("database_url", "cache_url", "vector_uri"):
-        if raw.get(key):
-            raw[key] = pg.redact_url(str(raw[key]))
+    for key, value in raw.items():
+        if isinstance(value, str) and "://" in value:
+            raw[key] = redact.redact_url(value)
     return canonical_json(raw)
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from ragruntime.backup import crypto
-from ragruntime.backup.destinations.base import DestinationError
+from ragruntime.backup.destinations.base import DestinationError, NotFound
 from ragruntime.backup.format import FormatError, Manifest
 from ragruntime.backup.objects import IntegrityError, open_object
 from ragruntime.backup.repository import Repository, UnknownBackup, unlock_keys
@@ -93,7 +93,8 @@ def verify_integrity(repo: Repository, backup_id: str, keyring: crypto.Keyring) 
                     report.problem(f"{entry.component}/{entry.path}: {exc}")
             except DestinationError as exc:
                 intact = False
-                report.problem(f"{entry.component}/{entry.path}: object {ref.name} missing: {exc}")
+                state = "missing" if isinstance(exc, NotFound) else "unreadable"
+                report.problem(f"{entry.component}/{entry.path}: object {ref.name} {state}: {exc}")
         if intact and digest.hexdigest() != entry.sha256:
             report.problem(f"{entry.component}/{entry.path}: entry checksum mismatch")
     report.seconds = time.monotonic() - start

@@ -104,6 +104,7 @@ def backup_config(model: BackupPolicyModel) -> Json:
         "cluster": model.cluster,
         "destinations": [destination(d) for d in model.destinations],
         "minSuccessfulDestinations": model.min_successful,
+        "destinationTimeoutSeconds": model.destination_timeout_seconds,
         "include": model.include,
         "keyringFile": f"{KEYRING_DIR}/keyring",
         "keyRotationDays": model.key_rotation_days,

@@ -58,6 +58,7 @@ class BackupPolicyModel:
     include: Json
     destinations: tuple[Destination, ...]
     min_successful: int
+    destination_timeout_seconds: int
     key_secret: str
     key_secret_key: str
     key_rotation_days: int
@@ -105,6 +106,7 @@ class BackupPolicyModel:
             include=dict(spec.get("include") or {}),
             destinations=destinations,
             min_successful=minimum,
+            destination_timeout_seconds=int(spec.get("destinationTimeoutSeconds", 3600)),
             key_secret=str(key_secret["name"]),
             key_secret_key=str(key_secret.get("key") or "keyring"),
             key_rotation_days=int(encryption.get("keyRotationDays", 90)),

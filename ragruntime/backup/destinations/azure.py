@@ -37,6 +37,13 @@ def service_client(endpoint: str, credentials: Mapping[str, str]) -> BlobService
     return BlobServiceClient(account_url=url, credential=credential, **_SDK_OPTIONS)
 
 
+def _md5(properties: object) -> str:
+    """Content-MD5 of a blob (set by the service for single-shot uploads); '' when absent."""
+    settings = getattr(properties, "content_settings", None)
+    digest = getattr(settings, "content_md5", None)
+    return bytes(digest).hex() if digest else ""
+
+
 class AzureDestination:
     def __init__(
         self,
@@ -90,7 +97,7 @@ class AzureDestination:
             if isinstance(error, NotFound):
                 return None
             raise error from None
-        return ObjectInfo(key, int(props.size))
+        return ObjectInfo(key, int(props.size), _md5(props))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = join(self.prefix, "")
@@ -98,7 +105,7 @@ class AzureDestination:
         start = join(self.prefix, prefix) + ("/" if prefix.endswith("/") else "")
         try:
             for blob in self.container.list_blobs(name_starts_with=start):
-                yield ObjectInfo(blob.name[strip:], int(blob.size))
+                yield ObjectInfo(blob.name[strip:], int(blob.size), _md5(blob))
         except AzureError as exc:
             raise self._error("list", prefix, exc) from None
 

@@ -30,8 +30,11 @@ class NotFound(DestinationError):
 
 @dataclasses.dataclass(frozen=True)
 class ObjectInfo:
+    """An object as a listing or stat reports it; ``md5`` (hex) only where the store gives one."""
+
     key: str
     size: int
+    md5: str = ""
 
 
 @runtime_checkable

@@ -8,11 +8,18 @@ The repository root on every destination is ``<prefix>/<cluster>``.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ragruntime.backup.destinations.base import Destination, DestinationError, join
+from ragruntime.backup.destinations.deadline import (
+    DEFAULT_BUDGET_S,
+    DEFAULT_CALL_TIMEOUT_S,
+    DeadlineDestination,
+)
 from ragruntime.backup.destinations.retry import DEFAULT_BACKOFF, RetryingDestination
 
 KINDS = ("s3", "gcs", "azure", "local")
@@ -91,15 +98,21 @@ def build_destinations(
     *,
     backoff: Sequence[float] = DEFAULT_BACKOFF,
     sleep: Callable[[float], None] | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
 ) -> list[Destination]:
+    """Provider destinations, each retried (``retry``) under deadlines (``deadline``)."""
     names = [str(r.get("name", "")) for r in raws]
     if len(set(names)) != len(names) or not all(names):
         raise ValueError("destination names must be present and unique")
     built: list[Destination] = []
     for raw in raws:
         inner = build_destination(raw, cluster)
-        if sleep is None:
-            built.append(RetryingDestination(inner, backoff))
-        else:
-            built.append(RetryingDestination(inner, backoff, sleep))
+        stop = threading.Event()
+        retrying = RetryingDestination(inner, backoff, sleep or time.sleep, stop)
+        built.append(
+            DeadlineDestination(
+                retrying, budget_s=budget_s, call_timeout_s=call_timeout_s, on_abandon=stop.set
+            )
+        )
     return built

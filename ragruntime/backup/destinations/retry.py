@@ -7,6 +7,7 @@ Wraps every real destination built by ``factory``. The delays are a sequence (ko
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -24,8 +25,12 @@ class RetryingDestination:
         inner: Destination,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
         sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``: set when the caller gave up on this destination (``deadline``); the call
+        still in flight then makes no further attempt."""
         self.inner = inner
+        self.stop = stop
         self.name = inner.name
         self.backoff = tuple(backoff)
         self.sleep = sleep
@@ -36,6 +41,8 @@ class RetryingDestination:
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         for attempt, delay in enumerate((*self.backoff, None), start=1):
+            if self.stop is not None and self.stop.is_set():
+                raise DestinationError(f"{what} on {self.name} cancelled", permanent=True)
             self.attempts += 1
             try:
                 return fn()

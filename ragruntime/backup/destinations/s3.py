@@ -13,6 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ragruntime.backup.destinations.base import DestinationError, NotFound, ObjectInfo, join
+from ragruntime.backup.redact import redact_text, redact_url
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _PERMANENT = {
@@ -23,6 +24,12 @@ _PERMANENT = {
     "InvalidBucketName",
     "AllAccessDisabled",
 }
+
+
+def etag_md5(etag: object) -> str:
+    """The MD5 hex of a single-part object's ETag; '' for multipart or unknown ETags."""
+    text = str(etag or "").strip('"').lower()
+    return text if len(text) == 32 and "-" not in text else ""
 
 
 class S3Destination:
@@ -57,7 +64,7 @@ class S3Destination:
         )
 
     def describe(self) -> str:
-        where = f" via {self.endpoint}" if self.endpoint else ""
+        where = f" via {redact_url(self.endpoint)}" if self.endpoint else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
 
     def _key(self, key: str) -> str:
@@ -70,7 +77,8 @@ class S3Destination:
                 return NotFound(f"{key} not found on {self.name}")
             permanent = code in _PERMANENT
             return DestinationError(f"s3 {op} {key} on {self.name}: {code}", permanent=permanent)
-        return DestinationError(f"s3 {op} {key} on {self.name}: {type(exc).__name__}: {exc}")
+        detail = redact_text(f"{type(exc).__name__}: {exc}")
+        return DestinationError(f"s3 {op} {key} on {self.name}: {detail}")
 
     def put(self, key: str, data: bytes) -> None:
         try:
@@ -93,7 +101,7 @@ class S3Destination:
             if isinstance(error, NotFound):
                 return None
             raise error from None
-        return ObjectInfo(key, int(head["ContentLength"]))
+        return ObjectInfo(key, int(head["ContentLength"]), etag_md5(head.get("ETag")))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = join(self.prefix, "")
@@ -105,7 +113,9 @@ class S3Destination:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    yield ObjectInfo(str(item["Key"])[strip:], int(item["Size"]))
+                    yield ObjectInfo(
+                        str(item["Key"])[strip:], int(item["Size"]), etag_md5(item.get("ETag"))
+                    )
         except (ClientError, BotoCoreError) as exc:
             raise self._error("list", prefix, exc) from None
 

@@ -34,10 +34,22 @@ class Emulator:
     process: subprocess.Popen[bytes]
     directory: Path
     config: dict[str, Any]  # a destination config (name + one provider block)
+    args: list[str] = dataclasses.field(default_factory=list)
 
     def stop(self) -> None:
         stop_process(self.process)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Kill the emulator (SIGKILL, no clean shutdown) and start it again on the same port
+        and data directory. moto keeps everything in memory: its bucket is created again."""
+        self.process.kill()
+        self.process.wait(10)
+        self.process = _spawn(self.args, self.directory, self.port)
+        if self.kind == "s3":
+            _s3_client(self.config["s3"]["endpoint"]).create_bucket(
+                Bucket=self.config["s3"]["bucket"]
+            )
 
 
 def _spawn(args: list[str], directory: Path, port: int) -> subprocess.Popen[bytes]:
@@ -63,25 +75,30 @@ def fake_gcs_binary() -> Path:
     return found[0]
 
 
+def _s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def start_s3(name: str = "s3", bucket: str = "backups") -> Emulator:
     binary = shutil.which("moto_server")
     if binary is None:
         raise FileNotFoundError("moto_server not found: run scripts/bootstrap.sh")
     directory = Path(tempfile.mkdtemp(prefix="moto-"))
     port = free_port()
-    process = _spawn([binary, "-H", "127.0.0.1", "-p", str(port)], directory, port)
+    args = [binary, "-H", "127.0.0.1", "-p", str(port)]
+    process = _spawn(args, directory, port)
     endpoint = f"http://127.0.0.1:{port}"
     creds = directory / "credentials"
     creds.mkdir()
     (creds / "AWS_ACCESS_KEY_ID").write_text("testing")
     (creds / "AWS_SECRET_ACCESS_KEY").write_text("testing")
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).create_bucket(Bucket=bucket)
+    _s3_client(endpoint).create_bucket(Bucket=bucket)
     config = {
         "name": name,
         "s3": {
@@ -92,7 +109,7 @@ def start_s3(name: str = "s3", bucket: str = "backups") -> Emulator:
             "credentialsDir": str(creds),
         },
     }
-    return Emulator("s3", port, process, directory, config)
+    return Emulator("s3", port, process, directory, config, args)
 
 
 def start_gcs(name: str = "gcs", bucket: str = "backups") -> Emulator:
@@ -115,7 +132,7 @@ def start_gcs(name: str = "gcs", bucket: str = "backups") -> Emulator:
         "name": name,
         "gcs": {"bucket": bucket, "prefix": "backups", "endpoint": f"http://127.0.0.1:{port}"},
     }
-    return Emulator("gcs", port, process, directory, config)
+    return Emulator("gcs", port, process, directory, config, args)
 
 
 def azurite_binary() -> Path:
@@ -159,4 +176,4 @@ def start_azure(name: str = "azure", container: str = "backups") -> Emulator:
             "credentialsDir": str(creds),
         },
     }
-    return Emulator("azure", port, process, directory, config)
+    return Emulator("azure", port, process, directory, config, args)

@@ -192,3 +192,91 @@ def test_killed_mid_upload_leaves_only_complete_backups(s3_emulator, embedder, t
     assert again["succeeded"]
     old = backup_cli(["verify", "--backup-id", first["id"]], settings, config)
     assert old.returncode == 0 and summary(old)["ok"], old.stdout
+
+
+def test_prune_racing_a_backup_across_processes_never_sweeps_its_objects(
+    source, s3_emulator, tmp_path
+) -> None:
+    """Two CLI processes: ``prune`` over a proxy that holds its listing of ``data/`` (slowed
+    storage), and a whole ``run`` in between. A backup that exits 0 must stay complete."""
+    from faultproxy import Fault, FaultProxy
+
+    settings, _, _ = source
+    cluster = cluster_name()
+    schedules = [{"name": "daily", "retention": {"count": 1}}]
+    direct = write_backup_config(
+        tmp_path, [s3_emulator.config], cluster=cluster, schedules=schedules
+    )
+    assert backup_cli(["run", "--schedule", "daily"], settings, direct).returncode == 0
+    proxy = FaultProxy(s3_emulator.port)
+    try:
+        raw = json.loads(direct.read_text())
+        block = raw["destinations"][0]["s3"]
+        block["endpoint"] = proxy.endpoint_for(block["endpoint"], s3_emulator.port)
+        slowed = tmp_path / "slowed.json"
+        slowed.write_text(json.dumps(raw))
+        proxy.inject(Fault("hold", "up", connections=-1, match=b"%2Fdata%2F"))
+        prune = subprocess.Popen(
+            [sys.executable, "-m", "ragruntime", "backup", "prune", "--config", str(slowed)],
+            env=runtime_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not proxy.triggered and time.monotonic() < deadline:  # prune is about to sweep
+            time.sleep(0.05)
+        assert proxy.triggered, "prune never listed data/"
+        run = backup_cli(["run", "--schedule", "daily", "--no-prune"], settings, direct)
+        proxy.release()
+        _, err = prune.communicate(timeout=120)
+    finally:
+        proxy.close()
+    assert prune.returncode == 0, err
+    result = summary(run)
+    assert run.returncode == 0 and result["succeeded"], run.stderr
+    check = backup_cli(
+        ["verify", "--backup-id", result["id"], "--tests", "integrity"], settings, direct
+    )
+    assert check.returncode == 0 and summary(check)["ok"], check.stdout
+
+
+def test_restore_without_a_destination_falls_back_to_an_intact_copy(
+    source, s3_emulator, embedder, tmp_path
+) -> None:
+    """The bootstrap restore passes no destination: a damaged first copy must not block it,
+    and a restore no copy can finish leaves an empty target behind."""
+    from ragruntime.backup.sink import RuntimeSink
+
+    settings, dataset_id, expected = source
+    cluster = cluster_name()
+    local = {"name": "local", "local": {"path": str(tmp_path / "local-backups")}}
+    config = write_backup_config(tmp_path, [s3_emulator.config, local], cluster=cluster)
+    backup_id = summary(backup_cli(["run"], settings, config))["id"]
+    repos = [
+        Repository(build_destination(raw, cluster), cluster) for raw in (s3_emulator.config, local)
+    ]
+    manifest = repos[0].committed_manifest(backup_id)
+    last = manifest.entries[-1].objects[-1].path  # everything before it gets restored first
+    repos[0].destination.delete(last)
+
+    target = settings_for(tmp_path / "restored")
+    restore = backup_cli(["restore"], target, config)
+    assert restore.returncode == 0, restore.stderr
+    report = summary(restore)
+    assert report["destination"] == "local" and report["id"] == backup_id
+    assert [s["destination"] for s in report["skipped"]] == ["s3"]
+    assert (
+        "missing" in report["skipped"][0]["reason"] or "not found" in report["skipped"][0]["reason"]
+    )
+    runtime = open_with(target, embedder)
+    try:
+        assert search_results(runtime, dataset_id) == expected
+    finally:
+        close(runtime)
+
+    repos[1].destination.delete(last)
+    empty = settings_for(tmp_path / "never-restored")
+    failed = backup_cli(["restore"], empty, config)
+    assert failed.returncode == 2 and "s3:" in failed.stderr and "local:" in failed.stderr
+    RuntimeSink(empty).prepare(force=False)  # raises TargetNotEmpty if anything was left

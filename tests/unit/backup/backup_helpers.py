@@ -56,6 +56,9 @@ class DictSink:
             counts[component] = counts.get(component, 0) + 1
         return counts
 
+    def discard(self) -> None:
+        self.data.clear()
+
 
 class DownDestination(MemoryDestination):
     """Every call fails like an unreachable endpoint."""

@@ -248,7 +248,8 @@ def test_prune_forgets_by_policy_and_keeps_objects_kept_backups_reference(keyrin
     full = BackupOptions(**{**OPTIONS.__dict__, "schedule": "hourly"})
     clock.advance(hours=1)
     last = run_backup(DictSnapshot(data), [dest], keyring, full, clock)
-    report = prune(repo, {"hourly": RetentionPolicy(count=1)}, now)
+    later = clock.now + dt.timedelta(hours=2)  # past the sweep's grace period
+    report = prune(repo, {"hourly": RetentionPolicy(count=1)}, later)
     assert report.deleted_objects > 0 and report.kept == [last.backup_id]
     assert digest(restore(dest, last.backup_id, keyring)) == digest(data)
     referenced = set(repo.committed_manifest(last.backup_id).objects)
@@ -286,7 +287,8 @@ def test_uncommitted_manifests_are_removed_only_when_old(keyring) -> None:
     orphan = f"backups/{failed.backup_id}/manifest.json"
     assert orphan in dest.objects
     now = dt.datetime.now(dt.UTC)
-    first = prune(repo, {}, now)
+    assert prune(repo, {}, now).deleted_objects == 0  # within the grace period
+    first = prune(repo, {}, now + dt.timedelta(hours=2))
     assert first.deleted_manifests == [] and first.deleted_objects > 0  # its data is unreferenced
     report = prune(repo, {}, now + dt.timedelta(days=1))
     assert report.deleted_manifests == [failed.backup_id] and orphan not in dest.objects
@@ -305,4 +307,4 @@ def test_prune_dry_run_changes_nothing(keyring) -> None:
         dt.datetime.now(dt.UTC),
         dry_run=True,
     )
-    assert len(report.removed) == 2 and dest.objects == before
+    assert len(report.to_remove) == 2 and report.removed == [] and dest.objects == before

@@ -179,6 +179,14 @@ def test_config_map_is_what_the_runtime_cli_reads_without_any_secret() -> None:
     assert raw["destinations"][0]["s3"]["credentialsDir"].endswith("/primary")
     assert "credentialsDir" not in raw["destinations"][1]["gcs"]
     assert config.policies()["weekly"].count == 52
+    assert config.destination_timeout == 3600  # the CRD default reaches the runtime
+
+
+def test_destination_time_budget_reaches_the_runtime() -> None:
+    raw = json.loads(
+        backup.build_config_map(policy(destinationTimeoutSeconds=900))["data"]["backup.json"]
+    )
+    assert BackupConfig.from_raw(raw).destination_timeout == 900
 
 
 def test_suspend_stops_every_schedule() -> None:
