@@ -242,7 +242,7 @@ class RuntimeSink:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             return
-        engine = sa.create_engine(pg.sqlalchemy_url(self.url), poolclass=sa.pool.NullPool)
+        engine = pg.engine(self.url)
         try:
             metadata_obj.drop_all(engine)
         finally:
