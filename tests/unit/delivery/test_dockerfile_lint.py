@@ -120,9 +120,44 @@ def test_dockerignore_is_an_allow_list_of_what_the_images_need() -> None:
     ]
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "operator", "ragruntime", "templates", "crds"}
+    assert allowed == {
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+        "operator",
+        "ragruntime",
+        "templates",
+        "crds",
+    }
     copied = set(re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
     assert {source.rstrip("/") for source in copied} <= allowed
+
+
+def pip_installs() -> list[str]:
+    """Every RUN instruction that runs `pip install` (continuation lines joined)."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    return [line for line in text.splitlines() if line.startswith("RUN") and "pip install" in line]
+
+
+def test_every_dependency_install_is_constrained_and_trusts_the_build_secret_ca() -> None:
+    installs = [run for run in pip_installs() if "--no-deps" not in run]
+    assert len(installs) == 3  # operator requirements, torch, runtime requirements
+    for run in installs:
+        assert "-c /tmp/req/constraints.txt" in run, run
+        assert "--mount=type=secret,id=pip-ca" in run, run
+        assert "--mount=type=secret,id=pip.conf,target=/etc/pip.conf" in run, run
+    # The CA is only ever a secret mount: never copied, never an ARG or ENV.
+    assert not re.search(
+        r"^(COPY|ADD|ARG|ENV)\b.*(pip-ca|pip\.conf|PIP_CERT)", DOCKERFILE.read_text(), re.M
+    )
+
+
+def test_runtime_pg_client_source_is_a_build_argument() -> None:
+    runtime = stages()["runtime"]
+    assert "ARG PG_CLIENT_SOURCE=pgdg" in runtime
+    assert (
+        '"${PG_CLIENT_SOURCE}" = pgdg' in runtime and '"${PG_CLIENT_SOURCE}" != debian' in runtime
+    )
 
 
 def test_runtime_pg_dump_is_not_older_than_the_managed_postgresql() -> None:
