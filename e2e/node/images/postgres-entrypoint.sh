@@ -16,7 +16,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   rm -f "$password_file"
   echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
   pg_ctl --pgdata="$PGDATA" --options="-c listen_addresses=''" --wait start >/dev/null
-  if [ "$database" != "$user" ]; then
+  if [ "$database" != postgres ]; then
     createdb --username="$user" "$database"
   fi
   pg_ctl --pgdata="$PGDATA" --mode=fast --wait stop >/dev/null

@@ -97,3 +97,11 @@ def test_closure_follows_extras_and_markers(tmp_path: Path) -> None:
 def test_local_version_labels_are_dropped() -> None:
     assert lock().pin("2.5.1+cpu") == "2.5.1"
     assert Requirement("torch==2.5.1").specifier.contains("2.5.1+cpu")
+
+
+def test_every_pin_installs_on_the_oldest_python_the_images_use() -> None:
+    """Debian bookworm's python3 (the debootstrapped image base) must accept every pin."""
+    pinned = {name: str(version) for name, version in pins().items()}
+    assert lock().python_floor_violations(pinned) == [], REFRESH
+    (too_old,) = lock().python_floor_violations({"packaging": "26.4"}, floor="2.7")
+    assert too_old.startswith("packaging==26.4 (Requires-Python >=")

@@ -45,11 +45,12 @@ def test_node_images_dockerfile_lints_clean_and_has_every_target() -> None:
     assert targets == ["pause", "postgres", "redis", "milvus"]
 
 
-def test_node_milvus_image_pins_the_locked_milvus_lite() -> None:
-    (pinned,) = re.findall(
-        r"^milvus-lite==(\S+)$", (REPO_ROOT / "constraints.txt").read_text(), re.M
-    )
-    assert f"ARG MILVUS_LITE_VERSION={pinned}" in NODE_DOCKERFILE.read_text()
+@pytest.mark.parametrize("package", ["milvus-lite", "pymilvus"])
+def test_node_milvus_image_pins_the_locked_versions(package: str) -> None:
+    locked = (REPO_ROOT / "constraints.txt").read_text()
+    (pinned,) = re.findall(rf"^{package}==(\S+)$", locked, re.M)
+    argument = package.replace("-", "_").upper() + "_VERSION"
+    assert f"ARG {argument}={pinned}" in NODE_DOCKERFILE.read_text()
 
 
 def test_image_names_are_the_chart_and_crd_defaults() -> None:
