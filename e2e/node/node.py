@@ -291,6 +291,9 @@ class RealNode:
             self.dns.stop()
             self.dns = None
         self._unmount_below(self.paths.root)
+        # The imported images (GBs) go too; logs and configuration stay for debugging.
+        shutil.rmtree(self.paths.root / "containerd", ignore_errors=True)
+        shutil.rmtree(self.paths.kubelet_dir, ignore_errors=True)
         remove_pod_cgroups()
         self.handles.clear()
 
@@ -375,8 +378,3 @@ def remove_pod_cgroups() -> None:
                 if directory.is_dir():
                     with contextlib.suppress(OSError):  # still in use: the kernel keeps it
                         directory.rmdir()
-
-
-def remove_state(root: Path) -> None:
-    RealNode._unmount_below(root)
-    shutil.rmtree(root, ignore_errors=True)

@@ -218,3 +218,25 @@ def test_wheel_stage_builds_both_packages_from_the_copied_sources(tmp_path: Path
     assert not [n for n in files if n.startswith(("tests/", "e2e/"))]
     assert "ragflow-operator = ragflow_operator.cli:main" in scripts
     assert "ragruntime = ragruntime.cli:main" in scripts
+
+
+def test_runtime_image_runs_the_command_line_the_operator_gives() -> None:
+    """The operator's pods and backup Jobs pass `args: ["ragruntime", ...]`: with an ENTRYPOINT
+    of `ragruntime` that became `ragruntime ragruntime serve` (found on the first real node)."""
+    import yaml
+
+    runtime = stages()["runtime"]
+    assert not re.search(r"^ENTRYPOINT", runtime, re.MULTILINE)
+    (cmd,) = re.findall(r"^CMD (.+)$", runtime, re.MULTILINE)
+    assert json.loads(cmd)[0] == "ragruntime"
+    rendered = subprocess.run(
+        [sys.executable, "-m", "ragflow_operator.cli", "render", "-f",
+         str(REPO_ROOT / "samples" / "ragflowcluster-minimal.yaml")],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    deployments = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
+    assert deployments
+    for deployment in deployments:
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "command" not in container
+        assert container["args"][:2] == ["ragruntime", "serve"], container["args"]
