@@ -103,7 +103,10 @@ def python_floor_violations(pins: dict[str, str], floor: str = PYTHON_FLOOR) -> 
     """Pinned packages whose installed metadata says they cannot run on Python ``floor``."""
     found = []
     for name in sorted(pins):
-        requires = metadata.distribution(name).metadata.get("Requires-Python")
+        try:
+            requires = metadata.distribution(name).metadata.get("Requires-Python")
+        except metadata.PackageNotFoundError:
+            continue  # not installed here: closure() reports it when locking
         if requires and not SpecifierSet(requires).contains(floor, prereleases=True):
             found.append(f"{name}=={pins[name]} (Requires-Python {requires})")
     return found

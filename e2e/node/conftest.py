@@ -1,4 +1,7 @@
-"""Fixtures of the real-node tier: one control plane with one real node per session.
+"""Fixtures of the real-node tier: one control plane with one real node for this package.
+
+Package-scoped: the node, its control plane and everything they run are gone before the rest of
+the suite (e2e/test_*.py) starts.
 
 ``node_cluster`` skips every test of this folder with the exact reason when the machine cannot
 run a node (``premises.why_not``) or build the images; otherwise it builds or reuses the images
@@ -62,9 +65,9 @@ class NodeCluster:
         archive.unlink()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeCluster]:
-    reason = premises.why_not()
+    reason = premises.why_not() or premises.dns_port_taken(node.host_address())
     if reason:
         pytest.skip(f"real node unavailable: {reason}")
     work = tmp_path_factory.mktemp("real-node")

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 NODE_NAME = "ragflow-node-0"
 POD_SUBNET = "10.244.0.0/24"
 """Inside the control plane's cluster CIDR (``flags.POD_CIDR``)."""
-BRIDGE = "rfnode0"
+BRIDGE = premises.BRIDGE
 NAMESPACE = "k8s.io"
 """containerd namespace the CRI plugin uses."""
 PAUSE_IMAGE = "ragflow-node/pause:local"

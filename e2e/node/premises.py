@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 from e2e.controlplane import assets
@@ -17,6 +18,8 @@ from e2e.controlplane import assets
 CNI_BIN_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 CGROUP_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids")
+BRIDGE = "rfnode0"
+"""The pod bridge (e2e/node/node.py uses this name)."""
 INSTALL_HINT = "scripts/install.d/60-containers.sh (make install) installs it"
 
 
@@ -45,6 +48,26 @@ def missing_cgroup_controllers() -> list[str]:
     return [name for name in CGROUP_CONTROLLERS if not Path("/sys/fs/cgroup", name).is_dir()]
 
 
+RUNTIME_TIER_ENV = "RAGFLOW_E2E_NODE_RUNTIME"
+RUNTIME_DISK_BYTES = 30 * 10**9
+"""The runtime image (7.2 GB with PyPI's CUDA torch) exists three times at once while it moves
+into the node: in the Docker engine, as the `docker save` archive and in containerd (measured peak
+of containerd's root with all images: 20 GB)."""
+
+
+def why_not_runtime(work: Path) -> str | None:
+    """None when the RagFlowCluster tests (runtime image) can run, else why not."""
+    if os.environ.get(RUNTIME_TIER_ENV, "1") == "0":
+        return f"{RUNTIME_TIER_ENV}=0: the RagFlowCluster tests on real pods are switched off"
+    free = shutil.disk_usage(work).free
+    if free < RUNTIME_DISK_BYTES:
+        return (
+            f"the runtime image needs {RUNTIME_DISK_BYTES / 1e9:.0f} GB free under {work} "
+            f"(engine, archive and containerd copies); {free / 1e9:.1f} GB free"
+        )
+    return None
+
+
 def why_not() -> str | None:
     """None when a real node can run here, else the first reason it cannot."""
     if os.geteuid() != 0:
@@ -62,4 +85,16 @@ def why_not() -> str | None:
     missing = missing_cgroup_controllers()
     if missing:
         return f"cgroup controllers missing for the kubelet: {', '.join(missing)}"
+    if Path("/sys/class/net", BRIDGE).exists():
+        return f"another real node runs on this machine (its pod bridge {BRIDGE} exists)"
+    return None
+
+
+def dns_port_taken(address: str) -> str | None:
+    """Why the cluster DNS cannot listen on ``address``:53 (UDP), or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 53))
+        except OSError as error:
+            return f"the cluster DNS cannot listen on {address}:53 ({error.strerror})"
     return None

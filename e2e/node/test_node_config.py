@@ -93,3 +93,16 @@ def test_premises_name_the_missing_binary_and_how_to_get_it(
     )
     monkeypatch.setattr(premises.os, "geteuid", lambda: 1000)
     assert premises.why_not().startswith("a real node needs root")  # type: ignore[union-attr]
+
+
+def test_runtime_tier_names_its_switch_and_the_disk_it_needs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(premises.RUNTIME_TIER_ENV, "0")
+    assert premises.why_not_runtime(tmp_path) == (
+        "RAGFLOW_E2E_NODE_RUNTIME=0: the RagFlowCluster tests on real pods are switched off"
+    )
+    monkeypatch.delenv(premises.RUNTIME_TIER_ENV)
+    monkeypatch.setattr(premises, "RUNTIME_DISK_BYTES", 10**18)
+    reason = premises.why_not_runtime(tmp_path)
+    assert reason is not None and reason.startswith("the runtime image needs 1000000000 GB free")

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e.node import premises
 from e2e.node.conftest import NodeCluster, node_logs
 from e2e.support import apply, eventually, install_crds
 
@@ -81,8 +82,17 @@ class PermissiveVolumes:
 
 
 @pytest.fixture(scope="module")
-def operator_release(node_cluster: NodeCluster) -> Iterator[str]:
-    """The chart installed with the operator image, watching the namespace it yields."""
+def operator_release(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, NodeCluster]]:
+    """The chart installed with the operator image; yields the namespace it watches and the node.
+
+    Checks the runtime tier's own premise before the node starts (a skip then costs nothing).
+    """
+    reason = premises.why_not_runtime(tmp_path_factory.getbasetemp())
+    if reason:
+        pytest.skip(reason)
+    node_cluster: NodeCluster = request.getfixturevalue("node_cluster")
     node_cluster.load_project_images()
     cluster = node_cluster.cluster
     namespace = "rfc-real"
@@ -100,7 +110,18 @@ def operator_release(node_cluster: NodeCluster) -> Iterator[str]:
         capture_output=True, text=True, check=False, timeout=400,
     )  # fmt: skip
     assert result.returncode == 0, f"{result.stdout}{result.stderr}\n{node_logs(node_cluster)}"
-    yield namespace
+    yield namespace, node_cluster
+    # The RagFlowCluster goes while its operator still runs (kopf removes its finalizer), and
+    # its pods (torch, the model) stop now rather than when the node stops.
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    deadline = time.monotonic() + 180
+    while (
+        time.monotonic() < deadline
+        and cluster.kubectl(
+            "get", "pods", "-n", namespace, "-o", "name", check=False
+        ).stdout.strip()
+    ):
+        time.sleep(2)
     subprocess.run(
         [helm(), "uninstall", "ragflow-operator", "--namespace", OPERATOR_NAMESPACE,
          "--kubeconfig", str(cluster.kubeconfig)],
@@ -182,9 +203,9 @@ def retrieve(base: str, key: str) -> int:
 
 
 def test_operator_image_runs_real_runtime_pods_that_serve_and_recover(
-    node_cluster: NodeCluster, operator_release: str
+    operator_release: tuple[str, NodeCluster],
 ) -> None:
-    namespace = operator_release
+    namespace, node_cluster = operator_release
     with PermissiveVolumes(node_cluster, namespace):
         apply(node_cluster.cluster, ragflowcluster(namespace, node_cluster.images))
 

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -61,7 +62,10 @@ def test_pins_satisfy_each_others_requirements() -> None:
     """No pinned package needs another pinned package at a version the file excludes."""
     pinned = pins()
     for name, version in pinned.items():
-        dist = metadata.distribution(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # not installed here: nothing to compare
         if Version(dist.version).public != str(version):
             continue  # installed at another version: its metadata says nothing about the pin
         for text in dist.requires or []:
@@ -76,6 +80,11 @@ def test_pins_satisfy_each_others_requirements() -> None:
 
 def test_file_is_what_make_lock_writes_from_this_environment(tmp_path: Path) -> None:
     written = tmp_path / "constraints.txt"
+    roots = lock().project_requirements(REPO_ROOT / "pyproject.toml")
+    try:
+        list(lock().closure(roots))
+    except LookupError as error:  # a shared machine where someone removed a package
+        pytest.skip(f"the environment is incomplete, so it cannot be compared: {error}")
     assert lock().main(["--output", str(written)]) == 0
     assert written.read_text() == CONSTRAINTS.read_text(), f"constraints.txt is stale: {REFRESH}"
 
