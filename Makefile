@@ -3,7 +3,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: install lint test unit demo controlplane e2e-kind sync-crds bench clean
+.PHONY: install lint test unit demo controlplane e2e-kind images lock e2e-node sync-crds bench clean
 
 install:
 	bash scripts/bootstrap.sh
@@ -28,6 +28,16 @@ controlplane:
 
 e2e-kind:  # the e2e suite against a kind cluster (needs docker + kind; see docs/kind.md)
 	bash e2e/kind/run.sh
+
+images:  # both images from the Dockerfile, without a registry by default (docs/images.md)
+	bash scripts/images/build.sh
+
+lock:  # re-resolve pyproject.toml, then pin what got installed into constraints.txt (docs/images.md)
+	$(PYTHON) -m pip install -q -e '.[all,dev]'
+	$(PYTHON) scripts/lock.py
+
+e2e-node:  # the real-node tier: kubelet + containerd + CNI, real pods (docs/real-node.md)
+	$(PYTHON) -m pytest e2e/node $(PYTEST_ARGS)
 
 sync-crds:  # copy crds/ into the Helm chart and regenerate docs/reference/crds.md (tests check both)
 	rm -f charts/ragflow-operator/crds/*.yaml && cp crds/*.yaml charts/ragflow-operator/crds/

@@ -97,14 +97,28 @@ def etcd(layout: Layout) -> list[str]:
     ]
 
 
-def kube_apiserver(layout: Layout) -> list[str]:
-    """API server with RBAC, the default admission chain (PodSecurity included) and auditing."""
+def kube_apiserver(layout: Layout, advertise_address: str | None = None) -> list[str]:
+    """API server with RBAC, the default admission chain (PodSecurity included) and auditing.
+
+    Loopback only, unless ``advertise_address`` is given: then it listens on every address and
+    the ``kubernetes`` Service points there, so pods on a real node reach it, and it calls
+    kubelets (logs, exec) with the admin client certificate (e2e/node).
+    """
     certs = layout.certs
+    kubelet_client = (
+        [
+            f"--kubelet-client-certificate={certs.client_cert(pki.ADMIN)}",
+            f"--kubelet-client-key={certs.client_key(pki.ADMIN)}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ]
+        if advertise_address
+        else []
+    )
     return [
         str(layout.binaries.kube_apiserver),
         f"--etcd-servers={layout.etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={'0.0.0.0' if advertise_address else '127.0.0.1'}",
+        f"--advertise-address={advertise_address or '127.0.0.1'}",
         f"--secure-port={layout.ports.apiserver}",
         f"--cert-dir={layout.serving_dir('kube-apiserver')}",
         f"--tls-cert-file={certs.serving_cert}",
@@ -124,6 +138,7 @@ def kube_apiserver(layout: Layout) -> list[str]:
         "--audit-log-maxbackup=1",
         "--audit-log-maxsize=100",
         "--profiling=false",
+        *kubelet_client,
         "--v=1",
     ]
 

@@ -38,6 +38,9 @@ class Options:
     """The API server needs ~5 s on an idle laptop; two busy shared cores can take far longer."""
     components_timeout_seconds: float = 90.0
     """Controller-manager, scheduler, kwok and the nodes becoming Ready."""
+    advertise_address: str | None = None
+    """A non-loopback address of this machine for the API server to listen on and advertise in
+    the ``kubernetes`` Service; only the real-node tier (e2e/node) sets it. None: loopback only."""
     detached: bool = False
     """Keep running after the starting process exits (``up --detach``); otherwise the kernel
     stops every component when the starter dies, so a killed test run leaves nothing behind."""
@@ -197,7 +200,8 @@ class ControlPlane:
 
     def _prepare(self, binaries: assets.Binaries) -> flags.Layout:
         ports = flags.Ports(*free_ports(5))
-        certs = pki.generate(self.state_dir / "pki", flags.SERVICE_IP)
+        extra_ips = (self.options.advertise_address,) if self.options.advertise_address else ()
+        certs = pki.generate(self.state_dir / "pki", flags.SERVICE_IP, extra_ips)
         layout = flags.Layout(self.state_dir, ports, certs, binaries)
         layout.audit_log.parent.mkdir(parents=True, exist_ok=True)
         layout.audit_policy.write_text(flags.AUDIT_POLICY)
@@ -221,7 +225,7 @@ class ControlPlane:
             "etcd /health", readiness.etcd_healthy(layout.etcd_url), handles, 30.0
         )
 
-        launch("kube-apiserver", flags.kube_apiserver(layout))
+        launch("kube-apiserver", flags.kube_apiserver(layout, options.advertise_address))
         admin = rest.Client(
             layout.server,
             layout.certs.ca_cert,

@@ -130,11 +130,27 @@ def _leaf_usage(*purposes: x509.ObjectIdentifier) -> list[x509.ExtensionType]:
     ]
 
 
-def generate(directory: Path, service_ip: str) -> Pki:
+def issue_client(pki: Pki, identity: ClientIdentity) -> None:
+    """Sign a client certificate for ``identity`` with the CA in ``pki`` (e.g. a kubelet's)."""
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    client_key = _new_key()
+    client = _builder(
+        _name(identity.user, identity.groups), ca_cert.subject, client_key.public_key()
+    )
+    for extension in _leaf_usage(ExtendedKeyUsageOID.CLIENT_AUTH):
+        client = client.add_extension(extension, critical=False)
+    _write_cert(pki.client_cert(identity), client.sign(ca_key, hashes.SHA256()))
+    _write_key(pki.client_key(identity), client_key)
+
+
+def generate(directory: Path, service_ip: str, extra_ips: tuple[str, ...] = ()) -> Pki:
     """Write a CA, the serving and client certificates and the SA key pair into ``directory``.
 
     ``service_ip`` is the first address of the service CIDR (the ``kubernetes`` Service's
-    ClusterIP), added to the serving certificate's IP SANs.
+    ClusterIP), added to the serving certificate's IP SANs with ``extra_ips`` (the advertised
+    address when a real node's pods reach the API server, see e2e/node).
     """
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -175,7 +191,8 @@ def generate(directory: Path, service_ip: str) -> Pki:
 
     serving_key = _new_key()
     sans: list[x509.GeneralName] = [x509.DNSName(name) for name in SERVICE_NAMES]
-    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
+    ips = ("127.0.0.1", service_ip, *extra_ips)
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     serving = _builder(_name("kube-apiserver"), ca_name, serving_key.public_key())
     for extension in _leaf_usage(ExtendedKeyUsageOID.SERVER_AUTH):
         serving = serving.add_extension(extension, critical=False)
@@ -184,12 +201,7 @@ def generate(directory: Path, service_ip: str) -> Pki:
     _write_key(pki.serving_key, serving_key)
 
     for identity in CLIENTS:
-        client_key = _new_key()
-        client = _builder(_name(identity.user, identity.groups), ca_name, client_key.public_key())
-        for extension in _leaf_usage(ExtendedKeyUsageOID.CLIENT_AUTH):
-            client = client.add_extension(extension, critical=False)
-        _write_cert(pki.client_cert(identity), client.sign(ca_key, hashes.SHA256()))
-        _write_key(pki.client_key(identity), client_key)
+        issue_client(pki, identity)
 
     sa_key = _new_key()
     _write_key(pki.sa_private_key, sa_key)

@@ -18,10 +18,7 @@ cluster_name="${KIND_CLUSTER_NAME:-ragflow-e2e}"
 node_image="${KIND_NODE_IMAGE:-}"            # e.g. kindest/node:v1.34.0; empty: kind's default
 # Images are tagged with the names the chart and the CRD default to, so nothing needs overriding
 # and pods find them on the node (pull policy IfNotPresent) without any registry.
-operator_image="$(python3 -c 'import sys, yaml; v = yaml.safe_load(open(sys.argv[1])); c = yaml.safe_load(open(sys.argv[2])); print(v["image"]["repository"] + ":" + (v["image"]["tag"] or str(c["appVersion"])))' \
-  "$repo/charts/ragflow-operator/values.yaml" "$repo/charts/ragflow-operator/Chart.yaml")"
-runtime_image="$(python3 -c 'import sys, yaml; crd = yaml.safe_load(open(sys.argv[1])); image = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["image"]["properties"]; print(image["repository"]["default"] + ":" + image["tag"]["default"])' \
-  "$repo/crds/ragflowclusters.yaml")"
+{ read -r operator_image; read -r runtime_image; } < <(python3 "$repo/scripts/images/names.py")
 operator_ns="ragflow-system"
 demo_ns="ragflow-demo"
 ready_timeout="${READY_TIMEOUT:-900s}"       # first start pulls PostgreSQL, Redis and Milvus

@@ -120,9 +120,44 @@ def test_dockerignore_is_an_allow_list_of_what_the_images_need() -> None:
     ]
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "operator", "ragruntime", "templates", "crds"}
+    assert allowed == {
+        "pyproject.toml",
+        "constraints.txt",
+        "README.md",
+        "operator",
+        "ragruntime",
+        "templates",
+        "crds",
+    }
     copied = set(re.findall(r"^COPY (?!--from)(\S+)", DOCKERFILE.read_text(), re.MULTILINE))
     assert {source.rstrip("/") for source in copied} <= allowed
+
+
+def pip_installs() -> list[str]:
+    """Every RUN instruction that runs `pip install` (continuation lines joined)."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    return [line for line in text.splitlines() if line.startswith("RUN") and "pip install" in line]
+
+
+def test_every_dependency_install_is_constrained_and_trusts_the_build_secret_ca() -> None:
+    installs = [run for run in pip_installs() if "--no-deps" not in run]
+    assert len(installs) == 3  # operator requirements, torch, runtime requirements
+    for run in installs:
+        assert "-c /tmp/req/constraints.txt" in run, run
+        assert "--mount=type=secret,id=pip-ca" in run, run
+        assert "--mount=type=secret,id=pip.conf,target=/etc/pip.conf" in run, run
+    # The CA is only ever a secret mount: never copied, never an ARG or ENV.
+    assert not re.search(
+        r"^(COPY|ADD|ARG|ENV)\b.*(pip-ca|pip\.conf|PIP_CERT)", DOCKERFILE.read_text(), re.M
+    )
+
+
+def test_runtime_pg_client_source_is_a_build_argument() -> None:
+    runtime = stages()["runtime"]
+    assert "ARG PG_CLIENT_SOURCE=pgdg" in runtime
+    assert (
+        '"${PG_CLIENT_SOURCE}" = pgdg' in runtime and '"${PG_CLIENT_SOURCE}" != debian' in runtime
+    )
 
 
 def test_runtime_pg_dump_is_not_older_than_the_managed_postgresql() -> None:
@@ -183,3 +218,25 @@ def test_wheel_stage_builds_both_packages_from_the_copied_sources(tmp_path: Path
     assert not [n for n in files if n.startswith(("tests/", "e2e/"))]
     assert "ragflow-operator = ragflow_operator.cli:main" in scripts
     assert "ragruntime = ragruntime.cli:main" in scripts
+
+
+def test_runtime_image_runs_the_command_line_the_operator_gives() -> None:
+    """The operator's pods and backup Jobs pass `args: ["ragruntime", ...]`: with an ENTRYPOINT
+    of `ragruntime` that became `ragruntime ragruntime serve` (found on the first real node)."""
+    import yaml
+
+    runtime = stages()["runtime"]
+    assert not re.search(r"^ENTRYPOINT", runtime, re.MULTILINE)
+    (cmd,) = re.findall(r"^CMD (.+)$", runtime, re.MULTILINE)
+    assert json.loads(cmd)[0] == "ragruntime"
+    rendered = subprocess.run(
+        [sys.executable, "-m", "ragflow_operator.cli", "render", "-f",
+         str(REPO_ROOT / "samples" / "ragflowcluster-minimal.yaml")],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    deployments = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment"]
+    assert deployments
+    for deployment in deployments:
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "command" not in container
+        assert container["args"][:2] == ["ragruntime", "serve"], container["args"]
