@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     role: Role = Field(Role.ALL, description="api, worker, or all (embedded).")
     cluster_name: str = Field("local", description="Name of the deployment (logs, backups).")
     worker_threads: int = Field(1, ge=1, description="Ingestion tasks processed at once.")
+    embedding_replicas: int = Field(
+        0,
+        ge=0,
+        description="Model copies encoding in parallel; 0 = one per worker thread (API: one).",
+    )
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch intra-op threads per process; 0 = torch's default (all cores).",
+    )
+    query_embedding_cache: int = Field(
+        4096, ge=0, description="Query embeddings kept in an LRU cache (0 = no cache)."
+    )
+
     task_lease_seconds: float = Field(
         60.0,
         gt=0,
@@ -86,6 +100,17 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where each process persists its query-side index (``ragruntime.retrieval.sync``)."""
+        return self.data_dir / "index"
+
+    @property
+    def encoder_replicas(self) -> int:
+        if self.embedding_replicas:
+            return self.embedding_replicas
+        return self.worker_threads if self.runs_worker else 1
 
     @property
     def runs_api(self) -> bool:

@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass, field
 
 from ragruntime.config import Settings
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.ingest.embedding import Embedder, set_torch_threads
 from ragruntime.metrics import RuntimeMetrics
+from ragruntime.retrieval.sync import IndexManager
 from ragruntime.store.cache import CacheLayer, MemoryCache, RedisCache, TieredCache
 from ragruntime.store.database import is_postgres
 from ragruntime.store.files import DatabaseFileStore, FileStore, LocalFileStore
@@ -33,6 +34,7 @@ class Runtime:
     cache: TieredCache
     embedder: Embedder
     metrics: RuntimeMetrics
+    index: IndexManager
     redis_layer: RedisCache | None = None
     closers: list[object] = field(default_factory=list)
 
@@ -54,8 +56,13 @@ def open_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.resolved_database_url()
     metadata = SqlMetadataStore.open(database_url)
+    set_torch_threads(settings.torch_threads)
     embedder = embedder or Embedder.load(
-        settings.embedding_model, settings.embedding_device, settings.embedding_batch_size
+        settings.embedding_model,
+        settings.embedding_device,
+        settings.embedding_batch_size,
+        replicas=settings.encoder_replicas,
+        query_cache_size=settings.query_embedding_cache,
     )
     vectors = MilvusVectorStore(
         settings.resolved_vector_uri(), settings.vector_token, embedder.dimension
@@ -75,6 +82,7 @@ def open_runtime(
         layers.append(redis_layer)
     cache = TieredCache(layers, metrics.record_cache)
     queue = TaskQueue(metadata.engine)
+    index = IndexManager(metadata.engine, vectors, embedder.dimension, settings.index_dir)
     metrics.bind_queue(queue)
     log.info(
         "runtime opened",
@@ -89,5 +97,6 @@ def open_runtime(
         cache=cache,
         embedder=embedder,
         metrics=metrics,
+        index=index,
         redis_layer=redis_layer,
     )

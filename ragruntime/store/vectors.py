@@ -6,6 +6,11 @@ BM25 over an analyzer-enabled VARCHAR). Every chunk carries the ``generation`` i
 under; callers pass the generations the metadata database says are active, so chunks of an
 unfinished or superseded ingestion run are never returned. Used by ingestion, the chunk
 service and retrieval.
+
+Consistency: collections are created ``Bounded`` (a server never makes a search wait for a time
+tick); the reads that must see every finished write -- the chunk listing and
+``fetch_generations``, which the query-side index (``ragruntime.retrieval.sync``) calls once per
+completed document -- ask for ``Strong`` explicitly.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 from ragruntime.errors import StoreUnavailable
 from ragruntime.models import Chunk
 
 MAX_CONTENT_CHARS = 60000
+FETCH_BATCH = 4096  # rows per page when the query-side index reads whole generations
+STRONG = "Strong"
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 CHUNK_FIELDS = [
     "id",
@@ -79,6 +88,9 @@ class VectorStore(Protocol):
         self, dataset_id: str, text: str, generations: Sequence[int], limit: int
     ) -> list[VectorHit]: ...
     def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]: ...
+    def fetch_generations(
+        self, dataset_id: str, generations: Sequence[int]
+    ) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32]]: ...
 
 
 def collection_name(dataset_id: str) -> str:
@@ -165,7 +177,7 @@ class MilvusVectorStore:
         index.add_index("dense", index_type="AUTOINDEX", metric_type="COSINE")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self.client.create_collection(
-            name, schema=schema, index_params=index, consistency_level="Strong"
+            name, schema=schema, index_params=index, consistency_level="Bounded"
         )
 
     def drop_collection(self, dataset_id: str) -> None:
@@ -255,9 +267,13 @@ class MilvusVectorStore:
             return [], 0
         name = self._loaded(dataset_id)
         expr = self._filter(generations, document_id, chunk_id, keywords)
-        counted = self.client.query(name, filter=expr, output_fields=["count(*)"])
+        counted = self.client.query(
+            name, filter=expr, output_fields=["count(*)"], consistency_level=STRONG
+        )
         total = int(counted[0]["count(*)"]) if counted else 0
-        rows = self.client.query(name, filter=expr, output_fields=CHUNK_FIELDS, limit=16384)
+        rows = self.client.query(
+            name, filter=expr, output_fields=CHUNK_FIELDS, limit=16384, consistency_level=STRONG
+        )
         rows = sorted(rows, key=lambda r: (r["position"], r["created_at"], r["id"]))
         return [chunk_from_row(dataset_id, r) for r in rows[offset : offset + limit]], total
 
@@ -308,6 +324,29 @@ class MilvusVectorStore:
             return {}
         rows = self.client.get(self._loaded(dataset_id), ids=list(ids), output_fields=["dense"])
         return {r["id"]: [float(x) for x in r["dense"]] for r in rows}
+
+    def fetch_generations(
+        self, dataset_id: str, generations: Sequence[int]
+    ) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32]]:
+        """Every row of ``generations`` (payload fields) and their dense vectors, read Strong."""
+        if not generations:
+            return [], np.zeros((0, self.dimension), dtype=np.float32)
+        iterator = self.client.query_iterator(
+            self._loaded(dataset_id),
+            batch_size=FETCH_BATCH,
+            filter=_generation_filter(generations),
+            output_fields=[*CHUNK_FIELDS, "dense"],
+            consistency_level=STRONG,
+        )
+        rows: list[dict[str, Any]] = []
+        try:
+            while page := iterator.next():
+                rows.extend(page)
+        finally:
+            iterator.close()
+        rows.sort(key=lambda r: (r["document_id"], r["position"], r["id"]))
+        vectors = np.asarray([r.pop("dense") for r in rows], dtype=np.float32)
+        return rows, vectors.reshape(len(rows), self.dimension)
 
 
 def chunk_from_row(dataset_id: str, row: Mapping[str, Any]) -> Chunk:

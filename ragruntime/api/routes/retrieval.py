@@ -14,7 +14,7 @@ from ragruntime.retrieval.search import RetrievalRequest, retrieve
 router = APIRouter(tags=["retrieval"])
 
 
-def _number(body: dict[str, Any], key: str, default: float, kind: type) -> Any:
+def _number(body: dict[str, Any], key: str, default: float | None, kind: type) -> Any:
     value = body.get(key)
     if value is None:
         return default
@@ -39,10 +39,10 @@ def retrieval(runtime: RuntimeDep, body: JsonBody) -> dict[str, Any]:
         page=_number(body, "page", 1, int),
         page_size=_number(body, "page_size", 30, int),
         similarity_threshold=_number(body, "similarity_threshold", 0.2, float),
-        vector_similarity_weight=_number(body, "vector_similarity_weight", 0.3, float),
+        vector_similarity_weight=_number(body, "vector_similarity_weight", None, float),
         top_k=_number(body, "top_k", 1024, int),
         keyword=bool(body.get("keyword") or False),
         highlight=bool(body.get("highlight") or False),
-        fusion=str(body.get("fusion") or "weighted"),
+        fusion=str(body["fusion"]) if body.get("fusion") else None,
     )
     return ok(retrieve(runtime, request))
