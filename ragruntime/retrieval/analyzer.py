@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 
 import Stemmer
 
@@ -24,7 +25,10 @@ STOPWORDS = frozenset(
     }
 )  # fmt: skip
 
+STEM_CACHE_SIZE = 500_000
+
 _local = threading.local()
+_stems: dict[str, str] = {}
 
 
 def _stemmer() -> Stemmer.Stemmer:
@@ -35,14 +39,33 @@ def _stemmer() -> Stemmer.Stemmer:
     return stemmer
 
 
+def _stem(word: str) -> str:
+    """Snowball stem of ``word``, memoised (a vocabulary is small; texts repeat words)."""
+    stem = _stems.get(word)
+    if stem is None:
+        stem = _stemmer().stemWord(word)
+        if len(_stems) < STEM_CACHE_SIZE:
+            _stems[word] = stem
+    return stem
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words without stopwords (all words if the text has only stopwords)."""
-    found = [w.lower() for w in WORD_RE.findall(text)]
+    found = WORD_RE.findall(text.lower())
     kept = [w for w in found if w not in STOPWORDS]
     return kept or found
 
 
 def analyze(text: str) -> list[str]:
     """The index terms of ``text``: ``words`` stemmed with Snowball English."""
-    found = words(text)
-    return _stemmer().stemWords(found) if found else []
+    return [_stem(w) for w in words(text)]
+
+
+def term_counts(text: str) -> Counter[str]:
+    """``Counter(analyze(text))``, computed per distinct word (the indexing hot path)."""
+    found = Counter(WORD_RE.findall(text.lower()))
+    kept = {w: n for w, n in found.items() if w not in STOPWORDS} or found
+    counts: Counter[str] = Counter()
+    for word, count in kept.items():
+        counts[_stem(word)] += count
+    return counts

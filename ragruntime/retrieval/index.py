@@ -27,7 +27,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from ragruntime.models import Chunk
-from ragruntime.retrieval.analyzer import analyze
+from ragruntime.retrieval.analyzer import analyze, term_counts
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -101,12 +101,12 @@ class Segment:
                 doc_index[key] = len(doc_index)
                 doc_names.append(str(row.get("document_name") or ""))
             row_doc[number] = doc_index[key]
-            analysed = analyze(indexed_text(row))
-            lengths[number] = len(analysed)
-            frequencies: dict[int, int] = {}
-            for term in analysed:
-                column = vocabulary.setdefault(term, len(vocabulary))
-                frequencies[column] = frequencies.get(column, 0) + 1
+            counted = term_counts(indexed_text(row))
+            lengths[number] = sum(counted.values())
+            frequencies = {
+                vocabulary.setdefault(term, len(vocabulary)): count
+                for term, count in counted.items()
+            }
             indices.extend(frequencies)
             counts.extend(frequencies.values())
             indptr.append(len(indices))
@@ -397,10 +397,36 @@ class DatasetIndex:
         ]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
-    def dense_scores(self, query: Floats) -> Floats:
-        """Cosine of every row with the unit ``query`` vector."""
-        parts = [segment.vectors @ query for segment in self.segments]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    def dense_top(self, query: Floats, visible: Bools, k: int) -> tuple[Ints, Floats]:
+        """The ``k`` visible rows most similar to the unit ``query``: (global rows, cosines).
+
+        Exact: one float32 matrix-vector product per segment (docs/runtime.md says why not HNSW).
+        """
+        rows, scores = [], []
+        for offset, segment in zip(self.offsets, self.segments, strict=False):
+            mask = visible[offset : offset + segment.size]
+            if not mask.any():
+                continue
+            exact = segment.vectors @ query
+            local = _top(exact, k, mask)
+            cosine = exact[local]
+            rows.append(local + offset)
+            scores.append(cosine)
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        all_rows, all_scores = np.concatenate(rows), np.concatenate(scores)
+        best = np.lexsort((all_rows, -all_scores))[:k]
+        return all_rows[best], all_scores[best]
+
+    def cosines(self, query: Floats, rows: Ints) -> Floats:
+        """Cosine of the unit ``query`` with each of the global ``rows``."""
+        result = np.zeros(len(rows), dtype=np.float32)
+        where = np.searchsorted(self.offsets, rows, side="right") - 1
+        for number in np.unique(where):
+            picked = where == number
+            local = rows[picked] - self.offsets[number]
+            result[picked] = self.segments[int(number)].vectors[local] @ query
+        return result
 
     def term_postings(self, terms: Sequence[str]) -> list[list[tuple[Ints, Floats]]]:
         """Per term, per segment: the (global rows, term frequencies) of its postings."""
@@ -450,8 +476,7 @@ class DatasetIndex:
             return Candidates(
                 self, empty, np.zeros(0, np.float32), empty, empty, np.zeros((0, len(terms)), bool)
             )
-        dense = self.dense_scores(query_vector)
-        dense_top = _top(np.where(visible, dense, -np.inf), top_k, visible)
+        dense_top, _ = self.dense_top(query_vector, visible, top_k)
         live = np.concatenate(self.alive)
         postings = self.term_postings(terms)
         text = self.bm25_scores(postings, live)
@@ -460,10 +485,14 @@ class DatasetIndex:
         dense_rank = _ranks(rows, dense_top)
         text_rank = _ranks(rows, text_top)
         presence = np.zeros((len(rows), len(terms)), dtype=bool)
+        holds = np.zeros(self.rows, dtype=bool)
         for column, per_segment in enumerate(postings):
+            holds[:] = False
             for posting_rows, _ in per_segment:
-                presence[:, column] |= np.isin(rows, posting_rows, assume_unique=True)
-        return Candidates(self, rows, dense[rows], dense_rank, text_rank, presence)
+                holds[posting_rows] = True
+            presence[:, column] = holds[rows]
+        similarity = self.cosines(query_vector, rows)
+        return Candidates(self, rows, similarity, dense_rank, text_rank, presence)
 
 
 def _top(scores: Floats, k: int, eligible: Bools) -> Ints:

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 8
 MAX_DEAD_SHARE = 0.25
+LARGE_SEGMENT_ROWS = 20_000
 MANIFEST = "manifest.json"
 Signature = tuple[int, ...]
 
@@ -100,7 +101,7 @@ class IndexManager:
             elif current.version < version:
                 current = self._sync(current, version)
             self._indexes[dataset_id] = current
-            return current
+        return current
 
     def forget(self, dataset_id: str) -> None:
         """Drop a dataset's snapshot (memory only; the next query loads or rebuilds it)."""
@@ -130,9 +131,13 @@ class IndexManager:
         documents_now = {d: s for d, s in current.documents.items() if d not in gone}
         documents_now.update({d: wanted[d] for d in changed})
         written = [fresh] if fresh is not None else []
-        if _needs_compaction(segments, alive):
-            merged = Segment.merge(_segment_name(), list(zip(segments, alive, strict=True)))
-            segments, alive, written = [merged], [np.ones(merged.size, dtype=bool)], [merged]
+        chosen = _to_compact(segments, alive)
+        if len(chosen) > 1:
+            merged = Segment.merge(_segment_name(), [(segments[i], alive[i]) for i in chosen])
+            segments = [s for i, s in enumerate(segments) if i not in chosen] + [merged]
+            alive = [a for i, a in enumerate(alive) if i not in chosen]
+            alive.append(np.ones(merged.size, dtype=bool))
+            written = [merged]
         synced = DatasetIndex.create(
             dataset_id, self.dimension, version, segments, alive, documents_now
         )
@@ -211,7 +216,16 @@ def _segment_name() -> str:
     return f"seg-{uuid.uuid4().hex}"
 
 
-def _needs_compaction(segments: Sequence[Segment], alive: Sequence[Bools]) -> bool:
+def _to_compact(segments: Sequence[Segment], alive: Sequence[Bools]) -> list[int]:
+    """Which segments to merge: all when dead rows pile up, else the small ones when too many.
+
+    Large segments are only rewritten for dead rows, so a stream of small updates (one
+    document per completed task) never copies a large segment.
+    """
     total = sum(s.size for s in segments)
     dead = total - sum(int(a.sum()) for a in alive)
-    return len(segments) > MAX_SEGMENTS or (total > 0 and dead / total > MAX_DEAD_SHARE)
+    if total > 0 and dead / total > MAX_DEAD_SHARE:
+        return list(range(len(segments)))
+    if len(segments) > MAX_SEGMENTS:
+        return [i for i, s in enumerate(segments) if s.size < LARGE_SEGMENT_ROWS]
+    return []
