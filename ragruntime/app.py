@@ -29,7 +29,7 @@ from ragruntime.config import Settings
 from ragruntime.ingest.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.metrics import RuntimeMetrics
-from ragruntime.runtime import open_runtime
+from ragruntime.runtime import load_embedder, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,7 @@ class Lifecycle:
         settings, attempt = self.settings, 0
         while self.embedder is None and not self._stopping.is_set():
             try:
-                self.embedder = await run_in_threadpool(
-                    Embedder.load,
-                    settings.embedding_model,
-                    settings.embedding_device,
-                    settings.embedding_batch_size,
-                )
+                self.embedder = await run_in_threadpool(load_embedder, settings)
             except Exception as exc:  # any failure: report and retry, the probes say why
                 await self._retry_wait(attempt, "loading the embedding model", exc)
                 attempt += 1
@@ -146,7 +141,7 @@ class Lifecycle:
         else:
             return
         if settings.runs_worker:
-            self.worker = Worker(runtime, settings.worker_threads)
+            self.worker = Worker(runtime, settings.ingest_threads)
             self.worker.start()
         self.app.state.runtime = runtime
         log.info("ragruntime ready", extra={"role": settings.role.value})

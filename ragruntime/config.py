@@ -8,6 +8,7 @@ ingest queue, a Milvus Lite file path or ``http://host:19530`` for vectors, and 
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -58,7 +59,11 @@ class Settings(BaseSettings):
     )
     role: Role = Field(Role.ALL, description="api, worker, or all (embedded).")
     cluster_name: str = Field("local", description="Name of the deployment (logs, backups).")
-    worker_threads: int = Field(1, ge=1, description="Ingestion tasks processed at once.")
+    worker_threads: int = Field(
+        0,
+        ge=0,
+        description="Ingestion tasks processed at once; 0 = one per usable core (at most 8).",
+    )
     embedding_replicas: int = Field(
         0,
         ge=0,
@@ -107,10 +112,17 @@ class Settings(BaseSettings):
         return self.data_dir / "index"
 
     @property
+    def ingest_threads(self) -> int:
+        """``worker_threads``, with 0 resolved to the usable cores (each encodes on one)."""
+        if self.worker_threads:
+            return self.worker_threads
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+
+    @property
     def encoder_replicas(self) -> int:
         if self.embedding_replicas:
             return self.embedding_replicas
-        return self.worker_threads if self.runs_worker else 1
+        return self.ingest_threads if self.runs_worker else 1
 
     @property
     def runs_api(self) -> bool:

@@ -49,6 +49,18 @@ class Runtime:
         self.metadata.close()
 
 
+def load_embedder(settings: Settings) -> Embedder:
+    """The model as ``settings`` ask: torch threads, one replica per ingest thread, query cache."""
+    set_torch_threads(settings.torch_threads)
+    return Embedder.load(
+        settings.embedding_model,
+        settings.embedding_device,
+        settings.embedding_batch_size,
+        replicas=settings.encoder_replicas,
+        query_cache_size=settings.query_embedding_cache,
+    )
+
+
 def open_runtime(
     settings: Settings, *, embedder: Embedder | None = None, metrics: RuntimeMetrics | None = None
 ) -> Runtime:
@@ -56,14 +68,7 @@ def open_runtime(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.resolved_database_url()
     metadata = SqlMetadataStore.open(database_url)
-    set_torch_threads(settings.torch_threads)
-    embedder = embedder or Embedder.load(
-        settings.embedding_model,
-        settings.embedding_device,
-        settings.embedding_batch_size,
-        replicas=settings.encoder_replicas,
-        query_cache_size=settings.query_embedding_cache,
-    )
+    embedder = embedder or load_embedder(settings)
     vectors = MilvusVectorStore(
         settings.resolved_vector_uri(), settings.vector_token, embedder.dimension
     )
