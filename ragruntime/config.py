@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         ge=0,
         description="torch intra-op threads per process; 0 = torch's default (all cores).",
     )
+    search_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Retrievals computed at once per process (others wait); 0 = usable cores.",
+    )
     query_embedding_cache: int = Field(
         4096, ge=0, description="Query embeddings kept in an LRU cache (0 = no cache)."
     )
@@ -117,6 +122,10 @@ class Settings(BaseSettings):
         if self.worker_threads:
             return self.worker_threads
         return max(1, min(8, len(os.sched_getaffinity(0))))
+
+    @property
+    def search_slots(self) -> int:
+        return self.search_concurrency or len(os.sched_getaffinity(0))
 
     @property
     def encoder_replicas(self) -> int:

@@ -8,6 +8,7 @@ process, tests and benchmarks all call it, then use ``ragruntime.services`` and
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from ragruntime.config import Settings
@@ -35,6 +36,7 @@ class Runtime:
     embedder: Embedder
     metrics: RuntimeMetrics
     index: IndexManager
+    search_slots: threading.BoundedSemaphore
     redis_layer: RedisCache | None = None
     closers: list[object] = field(default_factory=list)
 
@@ -103,5 +105,6 @@ def open_runtime(
         embedder=embedder,
         metrics=metrics,
         index=index,
+        search_slots=threading.BoundedSemaphore(settings.search_slots),
         redis_layer=redis_layer,
     )

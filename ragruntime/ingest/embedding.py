@@ -134,8 +134,14 @@ class Embedder:
 
 
 def set_torch_threads(threads: int) -> None:
-    """Intra-op threads of every encoder in this process (0 keeps torch's default)."""
+    """Intra-op threads of torch and of numpy's BLAS in this process (0 keeps the defaults).
+
+    Concurrency comes from requests and ingest threads; a BLAS or torch call that also spreads
+    over every core only makes concurrent calls contend (and OpenBLAS serialises callers).
+    """
     if threads > 0:
         import torch
+        from threadpoolctl import threadpool_limits
 
         torch.set_num_threads(threads)
+        threadpool_limits(limits=threads)

@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 from ragruntime.retrieval.analyzer import WORD_RE, analyze
 
-RRF_K = 60
-RRF_DEPTH = 1024
+RRF_K = 20  # chosen on Cranfield dev (docs/benchmarks.md: the k x depth grid)
+RRF_DEPTH = 100
 FUSIONS = ("weighted", "rrf")
 
 Floats = npt.NDArray[np.float32]

@@ -110,7 +110,9 @@ def _retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
     cached = runtime.cache.get(key)
     if cached is not None:
         return json.loads(cached)  # type: ignore[no-any-return]
-    result = _search(runtime, request, versions)
+    # CPU-bound from here: as many at once as there are cores, the rest queue (no thrashing).
+    with runtime.search_slots:
+        result = _search(runtime, request, versions)
     runtime.cache.set(key, json.dumps(result).encode())
     return result
 
