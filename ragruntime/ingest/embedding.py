@@ -15,6 +15,7 @@ are kept in an LRU cache, so a repeated question costs no forward pass.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import queue
@@ -88,13 +89,10 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         path = resolve_model_path(model)
-        loaded = [
-            SentenceTransformer(str(path), device=device, local_files_only=True)
-            for _ in range(max(1, replicas))
-        ]
-        return cls(
-            loaded[0], model, batch_size, replicas=loaded[1:], query_cache_size=query_cache_size
-        )
+        loaded = SentenceTransformer(str(path), device=device, local_files_only=True)
+        # Copies in memory (own weights, own tokenizer): far faster than loading again.
+        copies = [copy.deepcopy(loaded) for _ in range(max(1, replicas) - 1)]
+        return cls(loaded, model, batch_size, replicas=copies, query_cache_size=query_cache_size)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
