@@ -15,6 +15,7 @@ completed document -- ask for ``Strong`` explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -113,6 +114,13 @@ class MilvusVectorStore:
         self.dimension = dimension
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        # Embedded Milvus Lite writes its WAL without locking: concurrent inserts from several
+        # ingest threads corrupted it (measured). Writes are serialised there; a server
+        # (http://) takes them concurrently.
+        embedded = "://" not in uri
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if embedded else contextlib.nullcontext()
+        )
         if "://" not in uri:
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -214,14 +222,16 @@ class MilvusVectorStore:
             }
             for c, vector in zip(chunks, vectors, strict=True)
         ]
-        if replace:
-            self.client.upsert(self._loaded(dataset_id), rows)
-        else:
-            self.client.insert(collection_name(dataset_id), rows)
+        with self._write_lock:
+            if replace:
+                self.client.upsert(self._loaded(dataset_id), rows)
+            else:
+                self.client.insert(collection_name(dataset_id), rows)
 
     def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None:
         if ids:
-            self.client.delete(self._loaded(dataset_id), ids=list(ids))
+            with self._write_lock:
+                self.client.delete(self._loaded(dataset_id), ids=list(ids))
 
     def delete_document(
         self, dataset_id: str, document_id: str, generation: int | None = None
@@ -233,7 +243,8 @@ class MilvusVectorStore:
         expr = f"document_id == {_quote(document_id)}"
         if generation is not None:
             expr += f" and generation == {int(generation)}"
-        self.client.delete(self._loaded(dataset_id), filter=expr)
+        with self._write_lock:
+            self.client.delete(self._loaded(dataset_id), filter=expr)
 
     def _filter(
         self,
