@@ -30,7 +30,7 @@ from ragruntime.errors import RuntimeServiceError
 from ragruntime.ingest.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.metrics import RuntimeMetrics
-from ragruntime.runtime import Runtime, open_runtime
+from ragruntime.runtime import Runtime, load_embedder, open_runtime
 from ragruntime.security.audit import AuditLog
 from ragruntime.security.keys import KeyStore, SyncResult
 from ragruntime.security.sources import KeySync
@@ -132,12 +132,7 @@ class Lifecycle:
         settings, attempt = self.settings, 0
         while self.embedder is None and not self._stopping.is_set():
             try:
-                self.embedder = await run_in_threadpool(
-                    Embedder.load,
-                    settings.embedding_model,
-                    settings.embedding_device,
-                    settings.embedding_batch_size,
-                )
+                self.embedder = await run_in_threadpool(load_embedder, settings)
             except Exception as exc:  # any failure: report and retry, the probes say why
                 await self._retry_wait(attempt, "loading the embedding model", exc)
                 attempt += 1
@@ -153,7 +148,7 @@ class Lifecycle:
         else:
             return
         if settings.runs_worker:
-            self.worker = Worker(runtime, settings.worker_threads)
+            self.worker = Worker(runtime, settings.ingest_threads)
             self.worker.start()
         if settings.runs_api:
             await self._open_keys(runtime)

@@ -8,6 +8,7 @@ ingest queue, a Milvus Lite file path or ``http://host:19530`` for vectors, and 
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -60,7 +61,30 @@ class Settings(BaseSettings):
     )
     role: Role = Field(Role.ALL, description="api, worker, or all (embedded).")
     cluster_name: str = Field("local", description="Name of the deployment (logs, backups).")
-    worker_threads: int = Field(1, ge=1, description="Ingestion tasks processed at once.")
+    worker_threads: int = Field(
+        0,
+        ge=0,
+        description="Ingestion tasks processed at once; 0 = one per usable core (at most 8).",
+    )
+    embedding_replicas: int = Field(
+        0,
+        ge=0,
+        description="Model copies encoding in parallel; 0 = one per worker thread (API: one).",
+    )
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        description="torch intra-op threads per process; 0 = torch's default (all cores).",
+    )
+    search_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Retrievals computed at once per process (others wait); 0 = usable cores.",
+    )
+    query_embedding_cache: int = Field(
+        4096, ge=0, description="Query embeddings kept in an LRU cache (0 = no cache)."
+    )
+
     task_lease_seconds: float = Field(
         60.0,
         gt=0,
@@ -147,6 +171,28 @@ class Settings(BaseSettings):
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def index_dir(self) -> Path:
+        """Where each process persists its query-side index (``ragruntime.retrieval.sync``)."""
+        return self.data_dir / "index"
+
+    @property
+    def ingest_threads(self) -> int:
+        """``worker_threads``, with 0 resolved to the usable cores (each encodes on one)."""
+        if self.worker_threads:
+            return self.worker_threads
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+
+    @property
+    def search_slots(self) -> int:
+        return self.search_concurrency or len(os.sched_getaffinity(0))
+
+    @property
+    def encoder_replicas(self) -> int:
+        if self.embedding_replicas:
+            return self.embedding_replicas
+        return self.ingest_threads if self.runs_worker else 1
 
     @property
     def runs_api(self) -> bool:

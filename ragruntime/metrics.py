@@ -96,6 +96,11 @@ class RuntimeMetrics:
             ["status"],
             registry=self.registry,
         )
+        self.chunks_embedded = Counter(
+            "ragflow_chunks_embedded",
+            "Chunks embedded and written to the vector store by this process's ingest workers.",
+            registry=self.registry,
+        )
         self.cache_requests = Counter(
             "ragflow_cache_requests",
             "Query cache lookups by layer (l1, l2) and result (hit, miss, error).",

@@ -8,11 +8,13 @@ process, tests and benchmarks all call it, then use ``ragruntime.services`` and
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from ragruntime.config import Settings
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.ingest.embedding import Embedder, set_torch_threads
 from ragruntime.metrics import RuntimeMetrics
+from ragruntime.retrieval.sync import IndexManager
 from ragruntime.security.tls import postgres_connect_args
 from ragruntime.store.cache import CacheLayer, MemoryCache, RedisCache, TieredCache
 from ragruntime.store.database import is_postgres
@@ -34,6 +36,8 @@ class Runtime:
     cache: TieredCache
     embedder: Embedder
     metrics: RuntimeMetrics
+    index: IndexManager
+    search_slots: threading.BoundedSemaphore
     redis_layer: RedisCache | None = None
     closers: list[object] = field(default_factory=list)
 
@@ -48,6 +52,18 @@ class Runtime:
         self.metadata.close()
 
 
+def load_embedder(settings: Settings) -> Embedder:
+    """The model as ``settings`` ask: torch threads, one replica per ingest thread, query cache."""
+    set_torch_threads(settings.torch_threads)
+    return Embedder.load(
+        settings.embedding_model,
+        settings.embedding_device,
+        settings.embedding_batch_size,
+        replicas=settings.encoder_replicas,
+        query_cache_size=settings.query_embedding_cache,
+    )
+
+
 def open_runtime(
     settings: Settings, *, embedder: Embedder | None = None, metrics: RuntimeMetrics | None = None
 ) -> Runtime:
@@ -58,9 +74,7 @@ def open_runtime(
         database_url,
         postgres_connect_args(settings.database_tls()) if is_postgres(database_url) else None,
     )
-    embedder = embedder or Embedder.load(
-        settings.embedding_model, settings.embedding_device, settings.embedding_batch_size
-    )
+    embedder = embedder or load_embedder(settings)
     vectors = MilvusVectorStore(
         settings.resolved_vector_uri(),
         settings.vector_token,
@@ -84,6 +98,7 @@ def open_runtime(
         layers.append(redis_layer)
     cache = TieredCache(layers, metrics.record_cache)
     queue = TaskQueue(metadata.engine)
+    index = IndexManager(metadata.engine, vectors, embedder.dimension, settings.index_dir)
     metrics.bind_queue(queue)
     log.info(
         "runtime opened",
@@ -110,5 +125,7 @@ def open_runtime(
         cache=cache,
         embedder=embedder,
         metrics=metrics,
+        index=index,
+        search_slots=threading.BoundedSemaphore(settings.search_slots),
         redis_layer=redis_layer,
     )

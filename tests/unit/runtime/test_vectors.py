@@ -82,3 +82,15 @@ def test_a_released_collection_is_loaded_again_before_searching(
     reopened = MilvusVectorStore(str(tmp_path / "milvus.db"), "", dimension=4)
     hits = reopened.dense_search("ds", [1.0, 0.0, 0.0, 0.0], [1], limit=1)
     assert [h.chunk.id for h in hits] == ["a1"]
+
+
+def test_fetch_generations_reads_whole_generations_with_their_vectors(
+    store: MilvusVectorStore,
+) -> None:
+    _load(store)
+    rows, vectors = store.fetch_generations("ds", [1, 2])
+    assert [r["id"] for r in rows] == ["a1", "a2", "b1"]  # by document, then position
+    assert vectors.shape == (3, 4) and vectors[0].tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert "dense" not in rows[0] and rows[0]["content"] == "the quick brown fox"
+    empty_rows, empty = store.fetch_generations("ds", [])
+    assert empty_rows == [] and empty.shape == (0, 4)
