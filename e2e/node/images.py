@@ -49,11 +49,6 @@ def project_images() -> tuple[str, str]:
     return names[0], names[1]
 
 
-def has_image(env: dict[str, str], image: str) -> bool:
-    probe = subprocess.run([DOCKER, "image", "inspect", image], env=env, capture_output=True)
-    return probe.returncode == 0
-
-
 def build_node_images(env: dict[str, str]) -> dict[str, str]:
     """Target → image name of the node images (built once; the engine caches the layers)."""
     result = subprocess.run(
