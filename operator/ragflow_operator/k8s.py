@@ -69,6 +69,10 @@ def object_path(ref: ObjectRef) -> str:
     return f"{collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}"
 
 
+#: Messages of a 500 that no retry can fix: the object itself cannot be converted to its type.
+UNDECODABLE_MARKERS = ("failed to convert new object", "unable to convert unstructured object")
+
+
 def _translate(status: int, body: bytes, what: str) -> errors.ApiError:
     """Turn an error response into our exception; the message names the object, never data."""
     try:
@@ -81,6 +85,10 @@ def _translate(status: int, body: bytes, what: str) -> errors.ApiError:
     if status == 409:
         return errors.ApiConflict(text, status)
     if status in (400, 422):  # malformed (400) or invalid (422): the spec must change
+        return errors.ApiInvalid(text, status)
+    if status == 500 and any(marker in message for marker in UNDECODABLE_MARKERS):
+        # server-side apply answers 500 when the merged object cannot be decoded into its
+        # type (e.g. a malformed quantity in a field the schema leaves open): permanent too
         return errors.ApiInvalid(text, status)
     if status in (408, 429) or status >= 500:
         return errors.ApiThrottled(text, status)

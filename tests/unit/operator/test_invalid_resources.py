@@ -75,6 +75,18 @@ def test_api_statuses_translate_to_their_class(status: int, kind: type) -> None:
     assert "quantities must match" in str(err)
 
 
+def test_an_object_the_server_cannot_decode_is_invalid_not_busy() -> None:
+    body = (
+        b'{"message": "failed to convert new object (ns/x; batch/v1, Kind=CronJob) to proper '
+        b"version: unable to convert unstructured object to batch/v1, Kind=CronJob: quantities "
+        b'must match the regular expression"}'
+    )
+    assert type(_translate(500, body, "check CronJob/x")) is errors.ApiInvalid
+    assert type(_translate(500, b'{"message": "etcdserver: leader changed"}', "x")) is (
+        errors.ApiThrottled
+    )
+
+
 @pytest.mark.parametrize(
     ("exc", "reason", "transient"),
     [
