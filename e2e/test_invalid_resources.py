@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 #: Every secret value this module stores; none may show up anywhere but in its Secret.
 SECRET_VALUES = {
-    "pg": {"username": "rag", "password": "pg-" + secrets.token_hex(8)},
+    "pg": {"username": "user-" + secrets.token_hex(4), "password": "pg-" + secrets.token_hex(8)},
     "backup-keys": {"keyring": "a2V5LQ" + secrets.token_hex(8)},
     "aws": {
         "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(6),
