@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ragflow_operator import errors, names
 from ragflow_operator.builders.backup import LABEL_POLICY
@@ -454,7 +454,10 @@ INVALID_CASES: st.SearchStrategy[Build] = st.one_of(
 @given(build=INVALID_CASES)
 def test_every_invalid_resource_is_rejected_or_reported_with_no_children(env: Env, build) -> None:
     """Policies point at an existing cluster, so only the invalid value can stop them."""
-    assert_rejected_or_reported(env, build(env))
+    body = build(env)
+    event(
+        f"{body['kind']}: {assert_rejected_or_reported(env, body)}"
+    )  # --hypothesis-show-statistics
 
 
 def test_a_valid_resource_still_reconciles_after_the_invalid_ones(env: Env) -> None:
