@@ -444,6 +444,7 @@ INVALID_CASES: st.SearchStrategy[Build] = st.one_of(
 )
 
 
+@pytest.mark.slow  # ~35 s: 40 generated resources, a few of them waiting for the operator
 @settings(
     max_examples=40,
     deadline=None,
