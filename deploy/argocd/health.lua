@@ -58,9 +58,15 @@ for _, kind in ipairs({"LastBackupSucceeded", "LastValidationSucceeded"}) do
   end
 end
 
--- RagFlowCluster bootstrapping from a backup (spec.restoreFrom): progressing until restored.
+local ready = condition(conditions, "Ready")
+local progressing = condition(conditions, "Progressing")
+
+-- RagFlowCluster bootstrapping from a backup (spec.restoreFrom): progressing while the operator
+-- reports the restore under way (Ready=False, Restoring); any other Ready=False reason (the
+-- restore Job failed, a Secret is missing) is not progress and falls through to Degraded.
 local restored = condition(conditions, "Restored")
-if restored ~= nil and restored.status == "False" and restored.reason ~= "RestoreFailed" then
+if restored ~= nil and restored.status == "False" and restored.reason ~= "RestoreFailed" and
+    ready ~= nil and ready.status == "False" and ready.reason == "Restoring" then
   hs.status = "Progressing"
   hs.message = describe(restored, "Restoring from backup")
   return hs
@@ -72,14 +78,19 @@ if obj.spec ~= nil and obj.spec.suspend == true then
   return hs
 end
 
-local ready = condition(conditions, "Ready")
+-- RagFlowCluster rolling out a new spec: ready (enough pods serve) but still progressing.
+if ready ~= nil and ready.status == "True" and progressing ~= nil and progressing.status == "True" then
+  hs.status = "Progressing"
+  hs.message = describe(progressing, "Rolling out")
+  return hs
+end
+
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready, "Ready")
   return hs
 end
 
-local progressing = condition(conditions, "Progressing")
 if ready == nil or ready.status == "Unknown" or
     (progressing ~= nil and progressing.status == "True") then
   hs.status = "Progressing"

@@ -10,6 +10,9 @@ and labels already set) it:
 - for create-only objects (annotation `ragflow.operator.dev/create-only`, used for generated
   Secrets) creates it when absent and never touches it afterwards: no rotation on reconcile;
 - hands `spec.replicas` over before an HPA takes it (see `_hand_over_replicas`).
+All or nothing: before the first write every pending write is dry-run by the API server
+(`dryRun=All`) and checked for a name another owner controls; one refusal and nothing is
+written (errors.ChildrenRejected carries the server's messages).
 Then it deletes children of switched-off features: objects of the given kinds that match the
 owner's label selector, are controlled by the owner, and are no longer desired.
 """
@@ -124,6 +127,54 @@ def _hand_over_replicas(client: KubeClient, stamped: Json, live: Json | None) ->
     client.apply(handover, field_manager=names.HANDOVER_FIELD_MANAGER)
 
 
+def _needs_write(manifest: Json, live: Json | None) -> bool:
+    """False when the live object already is what `manifest` asks for (or is create-only)."""
+    if is_create_only(manifest):
+        return live is None
+    return not is_up_to_date(with_hash(manifest), live)
+
+
+def _controller_of(obj: Json) -> Json | None:
+    for reference in obj.get("metadata", {}).get("ownerReferences") or []:
+        if reference.get("controller"):
+            return dict(reference)
+    return None
+
+
+def _check_children(
+    client: KubeClient, pending: list[tuple[Json, Json | None]], owner_uid: str
+) -> None:
+    """Dry-run every pending write; raise ChildrenRejected listing every refusal, if any.
+
+    A child whose name is taken by an object that another owner controls (e.g. two kinds
+    deriving the same ConfigMap name) is refused here too: applying it would steal the object.
+    """
+    taken: list[str] = []
+    refused: list[str] = []
+    for manifest, live in pending:
+        ref = ObjectRef.of(manifest)
+        controller = _controller_of(live) if live is not None else None
+        if controller is not None and controller.get("uid") != owner_uid:
+            taken.append(
+                f"{ref} already exists and belongs to {controller.get('kind')} "
+                f"{controller.get('name')}: rename this resource"
+            )
+            continue
+        try:
+            if is_create_only(manifest):
+                client.create(manifest, dry_run=True)
+            else:
+                client.apply(with_hash(manifest), dry_run=True)
+        except errors.ApiInvalid as err:
+            refused.append(str(err))
+        except errors.ApiConflict:  # create-only object created meanwhile: nothing to write
+            continue
+    if taken:
+        raise errors.ChildrenRejected(taken, reason="NameConflict")
+    if refused:
+        raise errors.ChildrenRejected(refused)
+
+
 def _apply_one(client: KubeClient, manifest: Json, live: Json | None, result: ApplyResult) -> None:
     ref = ObjectRef.of(manifest)
     if is_create_only(manifest):
@@ -153,11 +204,6 @@ def _is_controlled_by(obj: Json, owner_uid: str) -> bool:
         if reference.get("uid") == owner_uid and reference.get("controller"):
             return True
     return False
-
-
-def _matches(manifest: Json, selector: dict[str, str]) -> bool:
-    labels = manifest.get("metadata", {}).get("labels") or {}
-    return all(labels.get(key) == value for key, value in selector.items())
 
 
 def list_children(
@@ -191,7 +237,13 @@ def apply_children(
     children. `removable_kinds` lists (apiVersion, kind) pairs the owner may ever create; only
     objects of those kinds that match `selector`, are controlled by `owner_uid` and are not
     desired are deleted. Kinds absent from the server (e.g. no VPA CRD) are skipped silently.
-    A desired manifest whose labels do not match `selector` is read with a GET instead.
+    A desired child missing from those lists is read with a GET (it may exist unlabelled, or
+    belong to another owner).
+
+    All or nothing: every child that needs a write is first checked by the API server with a
+    dry run (`dryRun=All`); if any is refused, or its name is taken by an object another owner
+    controls, errors.ChildrenRejected is raised before the first real write, so the live
+    children stay exactly as they were.
     """
     result = ApplyResult()
     manifests = []
@@ -203,12 +255,18 @@ def apply_children(
         dict.fromkeys([*((m["apiVersion"], m["kind"]) for m in manifests), *removable_kinds])
     )
     live = list_children(client, namespace=namespace, selector=selector, kinds=kinds)
+    planned: list[tuple[Json, Json | None]] = []
     for manifest in manifests:
-        ref = ObjectRef.of(manifest)
-        current = live.get(ref)
-        if current is None and not _matches(manifest, selector):
-            current = client.get(ref)
-        _apply_one(client, manifest, current, result)
+        current = live.get(ObjectRef.of(manifest))
+        if current is None:  # not ours by label: it may still exist (another owner, a user)
+            current = client.get(ObjectRef.of(manifest))
+        planned.append((manifest, current))
+    _check_children(client, [(m, c) for m, c in planned if _needs_write(m, c)], owner_uid)
+    for manifest, current in planned:
+        try:
+            _apply_one(client, manifest, current, result)
+        except errors.ApiInvalid as err:  # refused although the dry run passed (a race)
+            raise errors.ChildrenRejected([str(err)]) from None
     keep = {ObjectRef.of(m) for m in manifests}
     removable = set(removable_kinds)
     for ref, obj in live.items():

@@ -21,6 +21,9 @@ from ragflow_operator.observe import MISSING, WorkloadFacts
 
 Json = dict[str, Any]
 
+#: Ready/Restored reason of a restore Job that failed (raised by handlers/cluster_restore.py).
+RESTORE_FAILED = "RestoreFailed"
+
 DEPENDENCY_CONDITIONS = {
     names.COMPONENT_POSTGRES: ("DatabaseReady", "PostgreSQL"),
     names.COMPONENT_REDIS: ("CacheReady", "Redis"),
@@ -165,9 +168,16 @@ def failed(
     current: Mapping[str, Any],
     now: datetime,
 ) -> Json:
-    """Status when the reconcile stopped on an error (nothing new was applied)."""
+    """Status when the reconcile stopped on an error (nothing new was applied).
+
+    A failed restore also ends the `Restored` condition's progress (RestoreFailed), so nothing
+    reading it (Argo CD's health check) waits for a restore that will not finish by itself.
+    """
     conds = [dict(c) for c in current.get("conditions") or []]
-    for type_, value in (("Ready", FALSE), ("Progressing", FALSE)):
+    types = [("Ready", FALSE), ("Progressing", FALSE)]
+    if reason == RESTORE_FAILED:
+        types.append(("Restored", FALSE))
+    for type_, value in types:
         conds = conditions.set_condition(
             conds,
             type_=type_,

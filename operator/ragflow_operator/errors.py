@@ -70,8 +70,23 @@ class ApiConflict(ApiError):
 
 
 class ApiInvalid(ApiError):
-    """422: the API server rejected the object (schema, CEL, immutable field)."""
+    """400 or 422: the API server rejected the object (malformed, schema, CEL, immutable field).
+
+    Permanent: the same request fails again until the spec changes.
+    """
 
 
 class ApiThrottled(ApiError):
-    """429 or 5xx: the server is busy or unavailable; retry later."""
+    """Timeout, 408, 429 or 5xx: the server is busy or unavailable; retry later."""
+
+
+class ChildrenRejected(InvalidSpec):
+    """The API server refused one or more children in the dry run: nothing was written.
+
+    `reason` is ChildRejected (the server's validation) or NameConflict (a child's name is taken
+    by an object another owner controls); the message carries every refusal, one per child.
+    """
+
+    def __init__(self, problems: list[str], reason: str = "ChildRejected") -> None:
+        super().__init__("; ".join(problems), reason=reason)
+        self.problems = problems

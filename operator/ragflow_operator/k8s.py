@@ -3,7 +3,8 @@
 `KubeClient` is a small, thread-safe REST layer over the `kubernetes` package's configured
 `ApiClient`: get/list/create/delete, server-side apply, merge patches of status, events and
 API discovery, on plain dicts. Every transport error is translated here into errors.ApiError
-subclasses (ApiNotFound, ApiConflict, ApiInvalid, ApiThrottled), so no other module imports the
+subclasses (ApiNotFound, ApiConflict, ApiInvalid for 400/422, ApiThrottled for timeouts, 429
+and 5xx), so no other module imports the
 client's exceptions. Used by apply.py, observe.py, the handlers and the tests' helpers.
 """
 
@@ -68,6 +69,10 @@ def object_path(ref: ObjectRef) -> str:
     return f"{collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}"
 
 
+#: Messages of a 500 that no retry can fix: the object itself cannot be converted to its type.
+UNDECODABLE_MARKERS = ("failed to convert new object", "unable to convert unstructured object")
+
+
 def _translate(status: int, body: bytes, what: str) -> errors.ApiError:
     """Turn an error response into our exception; the message names the object, never data."""
     try:
@@ -79,9 +84,13 @@ def _translate(status: int, body: bytes, what: str) -> errors.ApiError:
         return errors.ApiNotFound(text, status)
     if status == 409:
         return errors.ApiConflict(text, status)
-    if status == 422:
+    if status in (400, 422):  # malformed (400) or invalid (422): the spec must change
         return errors.ApiInvalid(text, status)
-    if status == 429 or status >= 500:
+    if status == 500 and any(marker in message for marker in UNDECODABLE_MARKERS):
+        # server-side apply answers 500 when the merged object cannot be decoded into its
+        # type (e.g. a malformed quantity in a field the schema leaves open): permanent too
+        return errors.ApiInvalid(text, status)
+    if status in (408, 429) or status >= 500:
         return errors.ApiThrottled(text, status)
     return errors.ApiError(text, status)
 
@@ -167,28 +176,36 @@ class KubeClient:
             item.setdefault("kind", kind)
         return items
 
-    def apply(self, manifest: Json, *, field_manager: str = names.FIELD_MANAGER) -> Json:
-        """Server-side apply with force: we own the fields we set, conflicts are overridden."""
+    def apply(
+        self, manifest: Json, *, field_manager: str = names.FIELD_MANAGER, dry_run: bool = False
+    ) -> Json:
+        """Server-side apply with force: we own the fields we set, conflicts are overridden.
+
+        With `dry_run`, the API server runs every admission step (schema, CEL, defaulting,
+        webhooks) and answers as if it applied, but persists nothing.
+        """
         ref = ObjectRef.of(manifest)
+        query = [("fieldManager", field_manager), ("force", "true")]
         return self.request(
             "PATCH",
             object_path(ref),
             body=manifest,
-            query=[("fieldManager", field_manager), ("force", "true")],
+            query=[*query, ("dryRun", "All")] if dry_run else query,
             content_type="application/apply-patch+yaml",
-            what=f"apply {ref}",
+            what=f"{'check' if dry_run else 'apply'} {ref}",
         )
 
-    def create(self, manifest: Json) -> Json:
+    def create(self, manifest: Json, *, dry_run: bool = False) -> Json:
         """Create; raises errors.ApiConflict when the object already exists."""
         ref = ObjectRef.of(manifest)
         path = collection_path(ref.api_version, ref.kind, ref.namespace)
+        query = [("fieldManager", names.FIELD_MANAGER)]
         return self.request(
             "POST",
             path,
             body=manifest,
-            query=[("fieldManager", names.FIELD_MANAGER)],
-            what=f"create {ref}",
+            query=[*query, ("dryRun", "All")] if dry_run else query,
+            what=f"{'check' if dry_run else 'create'} {ref}",
         )
 
     def delete(self, ref: ObjectRef, *, uid: str | None = None) -> bool:

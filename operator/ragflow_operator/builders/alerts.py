@@ -326,7 +326,8 @@ def validate_rule_groups(groups: dict[str, Any]) -> list[str]:
     """Problems found by parsing every rule's expression and `for`; empty when all are valid.
 
     Each problem names the rule and quotes the parser's message, e.g.
-    `rule HighQueueWait: expr: unclosed left parenthesis`.
+    `rule HighQueueWait: expr: unclosed left parenthesis`; annotation templates must close every
+    `{{` (an unterminated action makes Prometheus reject the whole rule file).
     """
     problems: list[str] = []
     for group in groups["groups"]:
@@ -341,7 +342,22 @@ def validate_rule_groups(groups: dict[str, Any]) -> list[str]:
                     duration_seconds(rule["for"])
                 except ValueError as err:
                     problems.append(f"rule {name}: for: {err}")
+            for key, text in sorted((rule.get("annotations") or {}).items()):
+                problem = template_problem(str(text))
+                if problem:
+                    problems.append(f"rule {name}: {key}: {problem}")
     return problems
+
+
+def template_problem(text: str) -> str:
+    """Why a Prometheus annotation template cannot render ('' when every `{{` is closed)."""
+    start = text.find("{{")
+    while start >= 0:
+        end = text.find("}}", start + 2)
+        if end < 0:
+            return f"template action opened at character {start} is not closed with '}}}}'"
+        start = text.find("{{", end + 2)
+    return ""
 
 
 def common_labels(model: AlertPolicyModel) -> dict[str, str]:

@@ -26,6 +26,7 @@ from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import alert_routing, alerts, dashboard
 from ragflow_operator.builders.alert_policy import build_alert_policy_children
+from ragflow_operator.handlers import outcome
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
@@ -76,6 +77,14 @@ def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> 
     model = AlertPolicyModel.from_body(body)
     editor = StatusEditor(model, dict(body.get("status") or {}), now)
     status = editor.status
+    holder = _policy_in_charge(client, model)
+    if holder != model.name:
+        message = (
+            f"AlertPolicy {holder} already defines the alerts of RagFlowCluster {model.cluster}; "
+            "one policy per cluster: merge the rules into it or delete one"
+        )
+        editor.set(READY, conditions.FALSE, "DuplicatePolicy", message)
+        return status
     served = client.served_kinds([MONITORING_V1, MONITORING_V1ALPHA1])
     has_routing = "AlertmanagerConfig" in served.get(MONITORING_V1ALPHA1, set())
     try:
@@ -134,35 +143,94 @@ def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> 
     return status
 
 
+def _policy_in_charge(client: KubeClient, model: AlertPolicyModel) -> str:
+    """Name of the one AlertPolicy that defines the alerts of `model.cluster`: the oldest.
+
+    Two policies for one cluster would define every built-in alert twice; the later ones are
+    reported (DuplicatePolicy) instead of silently overlapping.
+    """
+    policies = client.list(names.API_VERSION, names.KIND_ALERT_POLICY, model.namespace, {})
+    same = [
+        p
+        for p in policies
+        if ((p.get("spec") or {}).get("clusterRef") or {}).get("name") == model.cluster
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+    if not same:
+        return model.name
+    first = min(
+        same, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"])
+    )
+    return str(first["metadata"]["name"])
+
+
+def _failed_status(body: Json, failure: outcome.Failure, now: datetime) -> Json:
+    """Ready=False with the failure's reason after a failed reconcile (other conditions kept)."""
+    meta = body.get("metadata") or {}
+    generation = int(meta.get("generation") or 0)
+    current = dict(body.get("status") or {})
+    status: Json = {
+        "observedGeneration": generation,
+        "conditions": list(current.get("conditions") or []),
+    }
+    status["conditions"] = conditions.set_condition(
+        status["conditions"],
+        type_=READY,
+        status=conditions.FALSE,
+        reason=failure.reason,
+        message=failure.message,
+        generation=generation,
+        now=now,
+    )
+    return status
+
+
 def run_reconcile(client: KubeClient, body: kopf.Body | Json) -> None:
-    """One timed reconcile; writes the status subresource only when it changed."""
+    """One timed reconcile; writes the status subresource only when it changed.
+
+    Transient failures propagate (the caller retries with backoff); any other failure becomes
+    `Ready=False` with its reason and a Warning Event, with nothing new applied.
+    """
     raw: Json = dict(body)
+    now = datetime.now(UTC)
     with metrics.reconcile_timer(names.KIND_ALERT_POLICY):
-        status = reconcile_alert_policy(client, raw, now=datetime.now(UTC))
-        patch = conditions.status_patch(raw.get("status") or {}, status)
+        try:
+            status = reconcile_alert_policy(client, raw, now=now)
+        except Exception as exc:
+            failure = outcome.classify(exc)
+            if failure.transient:
+                raise
+            status = _failed_status(raw, failure, now)
+        current = raw.get("status") or {}
+        patch = conditions.status_patch(current, status)
         if patch:
             meta = raw["metadata"]
             ref = ObjectRef(
                 names.API_VERSION, names.KIND_ALERT_POLICY, meta["namespace"], meta["name"]
             )
             client.patch_status(ref, patch)
+            outcome.record_ready_transition(raw, current, status)
 
 
-def _run(body: kopf.Body, memo: kopf.Memo) -> None:
+def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     try:
         run_reconcile(memo.client, body)
-    except errors.ApiError as err:  # throttled, conflict, server down: try again soon
-        raise kopf.TemporaryError(str(err), delay=10) from None
+    except Exception as exc:
+        failure = outcome.classify(exc)
+        if failure.transient:  # throttled, conflict, server down: back off and try again
+            raise outcome.temporary(failure, retry) from None
+        # only the status write itself can get here: the resync timer tries again
+        logger.warning("alert policy reconcile failed", extra={"error": failure.message})
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _run(body, memo)
+def on_spec(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
+    _run(body, memo, retry)
 
 
 @kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
-def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     """Level-based: repairs drift, follows CRDs installed later; writes nothing when all is well."""
-    _run(body, memo)
+    _run(body, memo, retry)

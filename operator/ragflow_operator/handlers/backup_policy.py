@@ -24,6 +24,7 @@ from croniter import croniter
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import backup
+from ragflow_operator.handlers import outcome
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
@@ -245,19 +246,38 @@ def _key_rotation(editor: StatusEditor, rotation_days: int) -> None:
     )
 
 
-def _on_demand(
+def _on_demand_job(
     client: KubeClient, model: BackupPolicyModel, target: backup.RuntimeTarget, editor: StatusEditor
-) -> None:
+) -> Json | None:
+    """The on-demand Job a new annotation value asks for, checked by a dry run (else None)."""
     value = model.backup_now
     if not value or (editor.status.get("onDemand") or {}).get("value") == value:
-        return
+        return None
     job = backup.build_on_demand_job(model, target, value)
+    if client.get(ObjectRef.of(job)) is not None:
+        return job
+    try:
+        client.create(job, dry_run=True)
+    except errors.ApiInvalid as err:
+        raise errors.ChildrenRejected([str(err)]) from None
+    except errors.ApiConflict:  # created meanwhile: nothing to check
+        pass
+    return job
+
+
+def _start_on_demand(
+    client: KubeClient, model: BackupPolicyModel, job: Json, editor: StatusEditor
+) -> None:
     ref = ObjectRef.of(job)
     if client.get(ref) is None:
         # a conflict: an earlier reconcile created it and died before writing the status
         with contextlib.suppress(errors.ApiConflict):
             client.create(job)
-    editor.status["onDemand"] = {"value": value, "job": ref.name, "requestedAt": _iso(editor.now)}
+    editor.status["onDemand"] = {
+        "value": model.backup_now,
+        "job": ref.name,
+        "requestedAt": _iso(editor.now),
+    }
 
 
 def _check_secrets(client: KubeClient, model: BackupPolicyModel) -> None:
@@ -287,6 +307,7 @@ def reconcile_backup_policy(
     _check_secrets(client, model)
     target = backup.runtime_target(ClusterModel.from_body(cluster_body), model)
     children = backup.build_policy_children(model, target)
+    on_demand = _on_demand_job(client, model, target, editor)  # checked before any write
     apply_children(
         client,
         children,
@@ -295,7 +316,8 @@ def reconcile_backup_policy(
         selector=backup.policy_selector(model.name),
         removable_kinds=REMOVABLE_KINDS,
     )
-    _on_demand(client, model, target, editor)
+    if on_demand is not None:
+        _start_on_demand(client, model, on_demand, editor)
     editor.status["cronJobs"] = sorted(
         c["metadata"]["name"] for c in children if c["kind"] == "CronJob"
     )
@@ -330,17 +352,26 @@ def _warn(body: Json, failure: Json) -> None:
 
 
 def run_reconcile(client: KubeClient, body: Json) -> None:
+    """One reconcile and its status write; transient failures propagate (the caller retries).
+
+    Every other failure (invalid spec, a child refused by the API server's dry run, a missing
+    Secret or cluster, an unexpected error) becomes `Ready=False` with its reason and a Warning
+    Event; nothing new is applied.
+    """
     current = dict(body.get("status") or {})
     now = datetime.now(UTC)
     try:
         status, failures = reconcile_backup_policy(client, body, now=now)
-    except (errors.InvalidSpec, errors.MissingReference) as problem:
+    except Exception as exc:
+        failure = outcome.classify(exc)
+        if failure.transient:
+            raise
         generation = int((body.get("metadata") or {}).get("generation") or 0)
         editor = StatusEditor(generation, current, now)
-        editor.set("Ready", False, problem.reason, str(problem))
+        editor.set("Ready", False, failure.reason, failure.message)
         status, failures = editor.status, []
-    for failure in failures:
-        _warn(body, failure)
+    for failure_result in failures:
+        _warn(body, failure_result)
     meta, spec = body["metadata"], body.get("spec") or {}
     metrics.observe_backup_policy(
         namespace=meta["namespace"],
@@ -355,28 +386,60 @@ def run_reconcile(client: KubeClient, body: Json) -> None:
             names.API_VERSION, names.KIND_BACKUP_POLICY, meta["namespace"], meta["name"]
         )
         client.patch_status(ref, patch)
+        outcome.record_ready_transition(body, current, status)
 
 
-def _run(body: kopf.Body, memo: kopf.Memo) -> None:
+def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     try:
         with metrics.reconcile_timer(names.KIND_BACKUP_POLICY):
             run_reconcile(memo.client, dict(body))
-    except errors.ApiError as err:
-        raise kopf.TemporaryError(str(err), delay=10) from None
+    except Exception as exc:
+        failure = outcome.classify(exc)
+        if failure.transient:
+            raise outcome.temporary(failure, retry) from None
+        # only the status write itself can get here: the resync timer tries again
+        logger.warning("backup policy reconcile failed", extra={"error": failure.message})
+
+
+#: kopf splits a dotted string field path at every dot; the annotation key has dots of its own,
+#: so the path is given as a tuple.
+BACKUP_NOW_FIELD = ("metadata", "annotations", names.ANNOTATION_BACKUP_NOW)
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-@kopf.on.update(*RESOURCE, field=f"metadata.annotations.{names.ANNOTATION_BACKUP_NOW}")
-def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _run(body, memo)
+@kopf.on.update(*RESOURCE, field=BACKUP_NOW_FIELD)
+def on_change(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
+    _run(body, memo, retry)
 
 
 @kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
-def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     """Level-based: repairs drift and picks up finished Jobs even if an event was missed."""
-    _run(body, memo)
+    _run(body, memo, retry)
+
+
+@kopf.on.event(*RESOURCE)
+def on_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    """A deleted policy's backup metrics go with it, so its alerts stop (children go by GC).
+
+    A watch event rather than an on-delete handler: it needs no finalizer and fires however
+    the object went away.
+    """
+    if event.get("type") != "DELETED":
+        return
+    forget(body)
+
+
+def forget(body: Mapping[str, Any]) -> None:
+    """Drop the backup metrics of a deleted BackupPolicy."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    metrics.forget_backup_policy(
+        namespace=meta["namespace"],
+        cluster=(spec.get("clusterRef") or {}).get("name", ""),
+        policy=meta["name"],
+    )
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={backup.LABEL_POLICY: kopf.PRESENT})
@@ -393,5 +456,6 @@ def on_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         )
         if owner is not None and not owner["metadata"].get("deletionTimestamp"):
             run_reconcile(client, owner)
-    except errors.ApiError as err:
-        logger.warning("backup policy refresh failed", extra={"policy": policy, "error": str(err)})
+    except Exception as exc:  # reported in the status by run_reconcile where it can be
+        err = outcome.classify(exc).message
+        logger.warning("backup policy refresh failed", extra={"policy": policy, "error": err})

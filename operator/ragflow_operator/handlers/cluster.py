@@ -6,12 +6,15 @@
 - Deployment/StatefulSet events of our children refresh the owner's status (fast Ready), and a
   deleted child triggers a full reconcile (repair); while a restore from backup is pending
   (handlers/cluster_restore.py) every child event, the restore Job's included, reconciles.
-Errors the user must fix (missing Secret, invalid combination) set Ready=False with a specific
-reason, create nothing, and are retried by the timer, so the cluster recovers by itself.
+Errors the user must fix (missing Secret, invalid combination, a child the API server refuses in
+the dry run) set Ready=False with a specific reason and a Warning Event, write nothing, and are
+retried by the timer, so the cluster recovers by itself; transient API errors back off
+(handlers/outcome.py).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -31,12 +34,14 @@ from ragflow_operator.builders.cluster import (
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.dependencies import generated_secret_keys
 from ragflow_operator.capabilities import Capabilities
+from ragflow_operator.handlers import outcome
 from ragflow_operator.handlers.cluster_restore import plan_restore
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
 
 Json = dict[str, Any]
+logger = logging.getLogger(__name__)
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_CLUSTER)
 CHILD_LABELS = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_NAME: names.APP_NAME}
 
@@ -161,19 +166,7 @@ def _write_status(
             int(version),
             dict(updated.get("status") or {}),
         )
-    old_ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
-    new_ready = conditions.find_condition(desired.get("conditions") or [], "Ready") or {}
-    if (old_ready.get("status"), old_ready.get("reason")) != (
-        new_ready.get("status"),
-        new_ready.get("reason"),
-    ):
-        kind = "Normal" if new_ready.get("status") == conditions.TRUE else "Warning"
-        kopf.event(
-            dict(body),
-            type=kind,
-            reason=str(new_ready.get("reason")),
-            message=str(new_ready.get("message"))[:1000],
-        )
+    outcome.record_ready_transition(body, current, desired)
 
 
 def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
@@ -210,18 +203,15 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             _last_reconcile[key] = time.monotonic()
             written = result.created + result.applied
             metrics.record_children_applied(names.KIND_CLUSTER, [{"kind": r.kind} for r in written])
-        except (errors.InvalidSpec, errors.MissingReference) as err:
-            status = cluster_status.failed(
-                model, generation, reason=err.reason, message=str(err), current=current, now=now
-            )
-            _write_status(client, body, current, status)
-            return
-        except errors.ApiInvalid as err:  # the API server refused a child: a spec problem
+        except Exception as exc:  # classified: transient ones retry, the rest are reported
+            failure = outcome.classify(exc)
+            if failure.transient:
+                raise
             status = cluster_status.failed(
                 model,
                 generation,
-                reason="ChildRejected",
-                message=str(err),
+                reason=failure.reason,
+                message=failure.message,
                 current=current,
                 now=now,
             )
@@ -268,23 +258,30 @@ def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Ca
         _write_status(client, body, current, status)
 
 
-def _translate(err: errors.ApiError) -> kopf.TemporaryError:
-    return kopf.TemporaryError(str(err), delay=10)
+def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
+    """One timed reconcile; a transient failure backs off, anything else was reported."""
+    try:
+        with metrics.reconcile_timer(names.KIND_CLUSTER):
+            reconcile(body, memo.client, memo.capabilities)
+    except Exception as exc:
+        failure = outcome.classify(exc)
+        if failure.transient:
+            raise outcome.temporary(failure, retry) from None
+        # the status write itself failed: log it; the resync timer tries again
+        logger.warning(
+            "reconcile failed", extra={"reason": failure.reason, "error": failure.message}
+        )
 
 
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE)
-def on_spec(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    try:
-        with metrics.reconcile_timer(names.KIND_CLUSTER):
-            reconcile(body, memo.client, memo.capabilities)
-    except errors.ApiError as err:
-        raise _translate(err) from None
+def on_spec(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
+    _run(body, memo, retry)
 
 
 @kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
-def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     """Level-based check: repairs drift and retries errors; writes nothing when all is well.
 
     Skipped when a full reconcile of this cluster completed less than half an interval ago
@@ -293,11 +290,7 @@ def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
     if time.monotonic() - _last_reconcile.get(key, 0.0) < TUNING.resync_seconds / 2:
         return
-    try:
-        with metrics.reconcile_timer(names.KIND_CLUSTER):
-            reconcile(body, memo.client, memo.capabilities)
-    except errors.ApiError as err:
-        raise _translate(err) from None
+    _run(body, memo, retry)
 
 
 @kopf.on.delete(*RESOURCE, optional=True)
@@ -343,7 +336,7 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
             reconcile(cluster, client, memo.capabilities)
         elif body.get("kind") != "Job":
             refresh_status(cluster, client, memo.capabilities)
-    except errors.ApiError as err:
+    except errors.OperatorError as err:
         kopf.warn(dict(body), reason="StatusRefreshFailed", message=str(err)[:500])
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from ragflow_operator import conditions, errors, names, observe
 from ragflow_operator.builders.backup import build_restore_job, restore_job_name
 from ragflow_operator.builders.render import Manifest
-from ragflow_operator.cluster_status import RestoreProgress
+from ragflow_operator.cluster_status import RESTORE_FAILED, RestoreProgress
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
@@ -86,7 +86,7 @@ def plan_restore(
         raise errors.InvalidSpec(
             f"restore Job {job_ref.name} failed ({what}); see its logs, fix the cause, then "
             f"delete the Job to retry",
-            reason="RestoreFailed",
+            reason=RESTORE_FAILED,
         )
     manifests = build_restore_job(model, policy, backup_id)
     if job.get("exists"):

@@ -3,15 +3,16 @@
 `BackupPolicyModel.from_body(body)` is called by handlers/backup_policy.py, the cluster handler
 (spec.restoreFrom) and tests; builders/backup.py reads the result. Defaults come from
 crds/backuppolicies.yaml through model/defaults.py; the rules the schema's CEL cannot express
-(a parseable cron expression) raise InvalidSpec here.
+(a parseable cron expression that fires at least once) raise InvalidSpec here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from ragflow_operator import names
 from ragflow_operator.errors import InvalidSpec
@@ -140,9 +141,20 @@ class BackupPolicyModel:
         return refs
 
 
+#: A fixed start for the "can it ever fire" check, so the result never depends on the clock.
+_CRON_PROBE_START = datetime(2001, 1, 1, tzinfo=UTC)
+
+
 def _check_cron(expression: str, what: str) -> None:
+    """Parseable, and fires at least once (`0 0 31 2 *`, Feb 31st, never does)."""
     if not croniter.is_valid(expression):
         raise InvalidSpec(f"{what}: {expression!r} is not a valid cron expression", "InvalidCron")
+    try:
+        croniter(expression, _CRON_PROBE_START).get_next(datetime)
+    except CroniterError:
+        raise InvalidSpec(
+            f"{what}: {expression!r} never fires (no such date)", "InvalidCron"
+        ) from None
 
 
 def _schedule(raw: Json) -> Schedule:

@@ -7,6 +7,7 @@ builders read only this model. Pure helpers (`hpa_enabled`, `Dependency.mode`) l
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -158,4 +159,21 @@ def _dependency(spec: Json, key: str, component: str) -> Dependency:
         )
     if managed is not None:
         return Dependency(component=component, mode="managed", managed=dict(managed))
+    for field_name in ("url", "uri", "host"):
+        if _has_inline_password(str(external.get(field_name) or "")):
+            # the message never repeats the value: it holds a password
+            raise InvalidSpec(
+                f"spec.{key}.external.{field_name} carries a password: remove it from the URL "
+                "and reference a Secret instead (credentialsSecret / tokenSecret)",
+                reason="CredentialsInSpec",
+            )
     return Dependency(component=component, mode="external", external=dict(external))
+
+
+#: `scheme://user:password@` or `scheme://:password@` at the start of a URL.
+_INLINE_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@")
+
+
+def _has_inline_password(url: str) -> bool:
+    """True when a URL carries credentials (a user name alone is not a secret)."""
+    return bool(_INLINE_PASSWORD.match(url.strip()))

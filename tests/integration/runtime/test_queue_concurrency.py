@@ -29,22 +29,41 @@ def _claim_everything(store: SqlMetadataStore) -> None:
     task_ids = queue.enqueue(dataset.id, [d.id for d in docs])
     policy = ClaimPolicy(lease_seconds=300, max_attempts=3)
     claims: list[tuple[str, str]] = []
+    completed: list[str] = []
+    failures: list[BaseException] = []
     lock = threading.Lock()
+    # Every worker holds one claim before any completes: the claims really are concurrent and
+    # the work is shared whatever the scheduler does (no reliance on timing).
+    all_claimed_once = threading.Barrier(WORKERS, timeout=60)
 
     def work(worker: str) -> None:
-        while (task := queue.claim(worker, policy)) is not None:
+        try:
+            first = True
+            while (task := queue.claim(worker, policy)) is not None:
+                with lock:
+                    claims.append((task.id, worker))
+                if first:
+                    all_claimed_once.wait()
+                    first = False
+                if queue.complete(task, worker, 1, 1, "ok") is not None:
+                    with lock:
+                        completed.append(task.id)
+        except BaseException as exc:  # reported by the test thread, never lost in this one
             with lock:
-                claims.append((task.id, worker))
-            assert queue.complete(task, worker, 1, 1, "ok") is not None
+                failures.append(exc)
+            all_claimed_once.abort()
 
     threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(WORKERS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not [t.name for t in threads if t.is_alive()], "a worker never finished"
+    assert failures == []
     claimed = [task_id for task_id, _ in claims]
     assert sorted(claimed) == sorted(task_ids)  # each task exactly once
-    assert len({worker for _, worker in claims}) > 1  # the work really was shared
+    assert sorted(completed) == sorted(task_ids)
+    assert {worker for _, worker in claims} == {f"w{i}" for i in range(WORKERS)}  # all shared
     for task_id in task_ids:
         task = queue.get(task_id)
         assert task is not None and task.state == TaskState.DONE and task.attempts == 1

@@ -185,3 +185,77 @@ def test_application_example_points_at_the_chart_and_samples() -> None:
     assert samples["source"]["path"] == "samples"
     waves = [int(app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for app in apps]
     assert waves == sorted(waves)
+
+
+# --- statuses the operator itself writes (cluster_status), not hand-written samples ----------
+
+
+def _operator_status_of_a_failed_restore() -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from ragflow_operator import cluster_status
+    from ragflow_operator.model.cluster import ClusterModel
+    from ragflow_operator.observe import MISSING, WorkloadFacts
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    body = resource(None, generation=2, spec={"restoreFrom": {"backupPolicy": "p", "latest": True}})
+    body["metadata"]["uid"] = "uid-1"
+    model = ClusterModel.from_body(body)
+    ready = WorkloadFacts(True, 1, 1, 1, 1, 1, observed=True)
+    facts = cluster_status.ClusterFacts(
+        api=MISSING,
+        worker=MISSING,
+        dependencies=dict.fromkeys(("postgres", "redis", "milvus"), ready),
+    )
+    running = cluster_status.RestoreProgress("running", "restore Job running: backup latest")
+    restoring = cluster_status.summarise(
+        model, facts, current={}, skipped=[], now=now, restore=running
+    )
+    assert assess(resource(restoring))[0] == "Progressing"
+    return cluster_status.failed(
+        model,
+        2,
+        reason=cluster_status.RESTORE_FAILED,
+        message="restore Job demo-restore failed",
+        current=restoring,
+        now=now,
+    )
+
+
+def test_a_failed_restore_as_the_operator_writes_it_is_degraded_not_progressing() -> None:
+    status = _operator_status_of_a_failed_restore()
+    assert assess(resource(status)) == ("Degraded", "restore Job demo-restore failed")
+
+
+def test_a_missing_secret_during_a_restore_is_degraded_not_progressing() -> None:
+    from datetime import UTC, datetime
+
+    from ragflow_operator import cluster_status
+
+    restoring = {
+        "observedGeneration": 2,
+        "conditions": [
+            condition("Ready", "False", "Restoring", "restore Job running"),
+            condition("Restored", "False", "Restoring", "restore Job running"),
+        ],
+    }
+    status = cluster_status.failed(
+        None,
+        2,
+        reason="MissingSecret",
+        message="Secret s3 does not exist",
+        current=restoring,
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert assess(resource(status)) == ("Degraded", "Secret s3 does not exist")
+
+
+def test_ready_with_a_rollout_in_progress_is_progressing() -> None:
+    status = {
+        "observedGeneration": 2,
+        "conditions": [
+            condition("Ready", "True", "AllComponentsReady", "serving"),
+            condition("Progressing", "True", "RollingOut", "waiting for: api"),
+        ],
+    }
+    assert assess(resource(status)) == ("Progressing", "waiting for: api")
