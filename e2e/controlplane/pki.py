@@ -66,6 +66,19 @@ class Pki:
     sa_private_key: Path
     sa_public_key: Path
 
+    @classmethod
+    def at(cls, directory: Path) -> Pki:
+        """The file layout ``generate`` writes under ``directory``."""
+        return cls(
+            directory=directory,
+            ca_cert=directory / "ca.crt",
+            ca_key=directory / "ca.key",
+            serving_cert=directory / "apiserver.crt",
+            serving_key=directory / "apiserver.key",
+            sa_private_key=directory / "sa.key",
+            sa_public_key=directory / "sa.pub",
+        )
+
     def client_cert(self, identity: ClientIdentity) -> Path:
         return self.directory / f"{identity.file_stem}.crt"
 
@@ -177,15 +190,7 @@ def generate(directory: Path, service_ip: str, extra_ips: tuple[str, ...] = ()) 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
-    pki = Pki(
-        directory=directory,
-        ca_cert=directory / "ca.crt",
-        ca_key=directory / "ca.key",
-        serving_cert=directory / "apiserver.crt",
-        serving_key=directory / "apiserver.key",
-        sa_private_key=directory / "sa.key",
-        sa_public_key=directory / "sa.pub",
-    )
+    pki = Pki.at(directory)
     _write_cert(pki.ca_cert, ca_cert)
     _write_key(pki.ca_key, ca_key)
 

@@ -344,16 +344,7 @@ def http_ok(port: int) -> Callable[[], bool]:
 
 def pki_paths(state_dir: Path) -> pki.Pki:
     """The control plane's certificate files (``launcher`` writes them to ``<state>/pki``)."""
-    directory = state_dir / "pki"
-    return pki.Pki(
-        directory=directory,
-        ca_cert=directory / "ca.crt",
-        ca_key=directory / "ca.key",
-        serving_cert=directory / "apiserver.crt",
-        serving_key=directory / "apiserver.key",
-        sa_private_key=directory / "sa.key",
-        sa_public_key=directory / "sa.pub",
-    )
+    return pki.Pki.at(state_dir / "pki")
 
 
 def host_address() -> str:

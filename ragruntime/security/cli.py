@@ -31,21 +31,9 @@ def _open(settings: Settings) -> tuple[SqlMetadataStore, KeyStore]:
     return metadata, KeyStore(metadata.engine)
 
 
-def _describe(key: ApiKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "name": key.name,
-        "role": key.role.value,
-        "dataset_ids": list(key.dataset_ids) if key.dataset_ids is not None else None,
-        "source": key.source,
-        "expires_at_ms": key.expires_at_ms,
-        "revoked_at_ms": key.revoked_at_ms,
-    }
-
-
 def _print_issued(args: argparse.Namespace, key: ApiKey, token: str) -> None:
     if args.json:
-        print(json.dumps({**_describe(key), "token": token}))
+        print(json.dumps({**key.describe(), "token": token}))
     else:
         print(f"id:    {key.id}\nrole:  {key.role.value}\nkey:   {token}")
         print("The key is shown only once: store it now.", file=sys.stderr)
@@ -80,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             store.revoke(args.key_id)
             print(f"revoked {args.key_id}")
         else:
-            listed = [_describe(k) for k in store.list(include_inactive=args.all)]
+            listed = [k.describe() for k in store.list(include_inactive=args.all)]
             print(json.dumps(listed, indent=2))
             return 0
         audit.record("configuration", "success", **fields)

@@ -69,6 +69,28 @@ class ApiKey:
     def may_touch(self, dataset_id: str) -> bool:
         return self.dataset_ids is None or dataset_id in self.dataset_ids
 
+    def state(self, at_ms: int) -> str:
+        """``active``, ``expiring`` (rotated, in its grace period), ``expired`` or ``revoked``."""
+        if self.revoked_at_ms is not None:
+            return "revoked"
+        if self.expires_at_ms is not None:
+            return "expiring" if self.valid_at(at_ms) else "expired"
+        return "active"
+
+    def describe(self) -> dict[str, object]:
+        """What the API and the CLI show of a key: everything but the key itself."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.value,
+            "dataset_ids": list(self.dataset_ids) if self.dataset_ids is not None else None,
+            "source": self.source,
+            "state": self.state(now_ms()),
+            "create_time": self.created_at_ms,
+            "expire_time": self.expires_at_ms,
+            "revoke_time": self.revoked_at_ms,
+        }
+
 
 @dataclass(frozen=True)
 class IssuedKey:

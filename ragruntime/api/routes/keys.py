@@ -20,7 +20,6 @@ from ragruntime.api.requests import NewToken, RotateToken
 from ragruntime.api.schemas import ok
 from ragruntime.errors import StoreUnavailable
 from ragruntime.security.keys import ApiKey, IssuedKey, KeyStore, parse_role, parse_scope
-from ragruntime.store.database import now_ms
 
 router = APIRouter(prefix="/system", tags=["keys"])
 
@@ -39,25 +38,7 @@ def _date(ms: int | None) -> str | None:
 
 
 def key_json(key: ApiKey) -> dict[str, Any]:
-    at = now_ms()
-    if key.revoked_at_ms is not None:
-        state = "revoked"
-    elif key.expires_at_ms is not None:
-        state = "expiring" if key.valid_at(at) else "expired"
-    else:
-        state = "active"
-    return {
-        "id": key.id,
-        "name": key.name,
-        "role": key.role.value,
-        "dataset_ids": list(key.dataset_ids) if key.dataset_ids is not None else None,
-        "source": key.source,
-        "state": state,
-        "create_time": key.created_at_ms,
-        "create_date": _date(key.created_at_ms),
-        "expire_time": key.expires_at_ms,
-        "revoke_time": key.revoked_at_ms,
-    }
+    return {**key.describe(), "create_date": _date(key.created_at_ms)}
 
 
 def _issued(request: Request, issued: IssuedKey) -> dict[str, Any]:
