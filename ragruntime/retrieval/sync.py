@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -106,6 +107,18 @@ class IndexManager:
     def forget(self, dataset_id: str) -> None:
         """Drop a dataset's snapshot (memory only; the next query loads or rebuilds it)."""
         self._indexes.pop(dataset_id, None)
+
+    def drop(self, dataset_id: str) -> None:
+        """A deleted dataset: its snapshot and its persisted files go (waits for a running sync)."""
+        with self._guard:
+            lock = self._locks.setdefault(dataset_id, threading.Lock())
+        with lock:
+            self._indexes.pop(dataset_id, None)
+            directory = self._dataset_dir(dataset_id)
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+        with self._guard:
+            self._locks.pop(dataset_id, None)
 
     # -- sync -----------------------------------------------------------------------------
     def _sync(self, current: DatasetIndex, version: int) -> DatasetIndex:

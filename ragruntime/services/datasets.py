@@ -61,4 +61,5 @@ def delete_datasets(runtime: Runtime, ids: Sequence[str] | None) -> list[str]:
     for dataset_id in deleted:
         runtime.vectors.drop_collection(dataset_id)
         runtime.files.delete_prefix(f"{dataset_id}/")
+        runtime.index.drop(dataset_id)
     return deleted

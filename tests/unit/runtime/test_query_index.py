@@ -218,6 +218,19 @@ def test_a_restarted_process_loads_the_persisted_index_and_fetches_only_changes(
     assert (reloaded.terms != segment.terms).nnz == 0
 
 
+def test_dropping_a_dataset_removes_its_snapshot_and_its_files(world: World) -> None:
+    world.add("a")
+    world.activate("a", 1, ["rows of a dataset about to be deleted"])
+    manager = world.manager()
+    manager.snapshot(world.dataset.id, world.version())
+    assert (world.index_dir / world.dataset.id / "manifest.json").exists()
+    manager.drop(world.dataset.id)
+    assert not (world.index_dir / world.dataset.id).exists()
+    world.source.fetched.clear()
+    manager.snapshot(world.dataset.id, world.version())  # nothing cached: fetched again
+    assert world.source.fetched == [[1]]
+
+
 def test_an_unreadable_persisted_index_is_rebuilt(world: World) -> None:
     world.add("a")
     world.activate("a", 1, ["alpha"])
