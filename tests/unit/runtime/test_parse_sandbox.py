@@ -17,13 +17,31 @@ from tests.unit.runtime.documents_factory import pdf_bomb, zip_bomb_docx
 SLOW = ParseLimits(max_stream_bytes=200 * MIB)  # lets the bomb through: its parse is slow
 
 
+def _is_forkserver(process: psutil.Process) -> bool:
+    try:
+        return any("multiprocessing.forkserver" in part for part in process.cmdline())
+    except psutil.Error:  # gone meanwhile
+        return False
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _parser_children() -> list[psutil.Process]:
-    """Parser processes: children of the forkserver (a child of this test process)."""
+    """Parser processes: children of the forkserver, itself a child of this test process.
+
+    Only the forkserver's: in a full run this process has other children (servers started by
+    fixtures), and their own children are no parsers."""
     return [
         grandchild
         for child in psutil.Process().children()
+        if _is_forkserver(child)
         for grandchild in child.children()
-        if grandchild.is_running() and grandchild.status() != psutil.STATUS_ZOMBIE
+        if _alive(grandchild)
     ]
 
 
