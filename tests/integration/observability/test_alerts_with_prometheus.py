@@ -89,6 +89,7 @@ class Stack:
     client: httpx.Client
     healthy_dataset: str
     broken_dataset: str
+    documents: dict[str, str]  # dataset id -> its one document's id
 
 
 def _ok(response: httpx.Response) -> object:
@@ -98,7 +99,7 @@ def _ok(response: httpx.Response) -> object:
     return body.get("data")
 
 
-def _ingested_dataset(client: httpx.Client, name: str) -> str:
+def _ingested_dataset(client: httpx.Client, name: str) -> tuple[str, str]:
     dataset = _ok(client.post("/api/v1/datasets", json={"name": name}))
     dataset_id = dataset["id"]  # type: ignore[index]
     files = {"file": (f"{name}.txt", DOCUMENT.encode(), "text/plain")}
@@ -115,7 +116,7 @@ def _ingested_dataset(client: httpx.Client, name: str) -> str:
         )
         (doc,) = docs["docs"]  # type: ignore[index]
         if doc["run"] == "DONE" and doc["chunk_count"] > 0:
-            return str(dataset_id)
+            return str(dataset_id), str(document["id"])
         assert doc["run"] not in ("FAIL", "CANCEL"), doc
         time.sleep(0.5)
     raise TimeoutError(f"document of {name} not ingested")
@@ -140,9 +141,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         timeout=60,
     )
     try:
-        healthy = _ingested_dataset(client, "healthy")
-        broken = _ingested_dataset(client, "broken")
-        yield Stack(runtime, milvus, prometheus, client, healthy, broken)
+        healthy, healthy_doc = _ingested_dataset(client, "healthy")
+        broken, broken_doc = _ingested_dataset(client, "broken")
+        documents = {healthy: healthy_doc, broken: broken_doc}
+        yield Stack(runtime, milvus, prometheus, client, healthy, broken, documents)
     finally:
         client.close()
         prometheus.stop()
@@ -174,8 +176,21 @@ def wait_for(
     )
 
 
+def touch(stack: Stack, dataset_id: str) -> None:
+    """Change the dataset's document, so that the next retrieval reads Milvus.
+
+    Retrievals search the API process's in-memory index; Milvus is read only to sync the
+    documents that changed since the index's dataset version."""
+    document_id = stack.documents[dataset_id]
+    body = {"meta_fields": {"touched": uuid.uuid4().hex}}
+    url = f"/api/v1/datasets/{dataset_id}/documents/{document_id}"
+    _ok(stack.client.put(url, json=body))
+
+
 def slow_burst(stack: Stack, pause_s: float = 2.0, concurrent: int = 4) -> None:
-    """Queries in flight while the Milvus server is paused: each takes about `pause_s`."""
+    """Queries in flight while the Milvus server is paused, each waiting about `pause_s` for the
+    index sync that the changed document makes them do."""
+    touch(stack, stack.healthy_dataset)
     threads = [
         threading.Thread(target=query, args=(stack, stack.healthy_dataset))
         for _ in range(concurrent)
@@ -251,6 +266,8 @@ def test_latency_and_error_alerts_fire_under_bad_traffic_and_resolve_when_health
         milvus.drop_collection(collection)
     finally:
         milvus.close()
+
+    touch(stack, stack.broken_dataset)  # its next retrievals read the dropped collection
 
     def failing_traffic() -> None:
         for _ in range(5):

@@ -5,44 +5,16 @@ from __future__ import annotations
 
 import time
 
-import psutil
 import pytest
 
 from ragruntime.errors import ParseError, TaskLost
 from ragruntime.ingest.parsers import parse_document
 from ragruntime.ingest.parsers.limits import MIB, ParseLimits, applied
 from ragruntime.ingest.sandbox import ParseBudget, parse_and_chunk
+from tests.fixtures.processes import parser_processes
 from tests.unit.runtime.documents_factory import pdf_bomb, zip_bomb_docx
 
 SLOW = ParseLimits(max_stream_bytes=200 * MIB)  # lets the bomb through: its parse is slow
-
-
-def _is_forkserver(process: psutil.Process) -> bool:
-    try:
-        return any("multiprocessing.forkserver" in part for part in process.cmdline())
-    except psutil.Error:  # gone meanwhile
-        return False
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _parser_children() -> list[psutil.Process]:
-    """Parser processes: children of the forkserver, itself a child of this test process.
-
-    Only the forkserver's: in a full run this process has other children (servers started by
-    fixtures), and their own children are no parsers."""
-    return [
-        grandchild
-        for child in psutil.Process().children()
-        if _is_forkserver(child)
-        for grandchild in child.children()
-        if _alive(grandchild)
-    ]
 
 
 def test_a_small_document_is_parsed_and_chunked_in_the_child() -> None:
@@ -73,7 +45,7 @@ def test_a_parse_over_its_time_budget_is_killed() -> None:
     with pytest.raises(ParseError, match="longer than its budget of 2 s"):
         parse_and_chunk("slow.pdf", pdf_bomb(), {}, ParseBudget(2, limits=SLOW), lambda: None)
     assert time.monotonic() - started < 15
-    assert not _parser_children()
+    assert not parser_processes()
 
 
 def test_a_memory_hungry_parse_fails_with_the_reason() -> None:
@@ -94,7 +66,7 @@ def test_a_raising_checkpoint_kills_the_parse_at_once() -> None:
     with pytest.raises(TaskLost):
         parse_and_chunk("slow.pdf", pdf_bomb(), {}, ParseBudget(120, limits=SLOW), cancelled)
     assert time.monotonic() - started < 10
-    assert not _parser_children()
+    assert not parser_processes()
 
 
 def test_a_chunker_error_is_reported_not_raised_raw() -> None:

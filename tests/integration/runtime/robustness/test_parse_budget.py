@@ -9,28 +9,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from ragruntime.ingest.embedding import Embedder
 from ragruntime.store.database import create_engine
 from ragruntime.store.schema import documents
+from tests.fixtures.processes import parser_processes
 from tests.integration.runtime.robustness.conftest import Client, serve, settings_for
 from tests.unit.runtime.documents_factory import pdf_bomb
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SMALL = ("small.txt", b"A small text file that must not wait behind a slow PDF.")
-
-
-def parser_processes() -> list[psutil.Process]:
-    """Live parser children: grandchildren of this process through the fork server."""
-    return [
-        grandchild
-        for child in psutil.Process().children()
-        for grandchild in child.children()
-        if grandchild.is_running() and grandchild.status() != psutil.STATUS_ZOMBIE
-    ]
 
 
 def upload(client: Client, dataset_id: str, files: list[tuple[str, bytes]]) -> list[str]:
