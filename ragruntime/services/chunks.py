@@ -47,7 +47,6 @@ def list_chunks(
             [document.active_generation],
             document_id=document_id,
             chunk_id=chunk_id or None,
-            keywords=None,
             offset=offset,
             limit=page_size,
         )
@@ -59,7 +58,6 @@ def list_chunks(
         [document.active_generation],
         document_id=document_id,
         chunk_id=chunk_id or None,
-        keywords=None,
         offset=0,
         limit=MAX_LISTED_CHUNKS,
     )
@@ -118,7 +116,6 @@ def delete_chunks(
         [document.active_generation],
         document_id=document_id,
         chunk_id=None,
-        keywords=None,
         offset=0,
         limit=16384,
     )
@@ -149,7 +146,6 @@ def update_chunk(
             [document.active_generation],
             document_id=document_id,
             chunk_id=chunk_id,
-            keywords=None,
             offset=0,
             limit=1,
         )

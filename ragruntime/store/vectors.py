@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
-from ragruntime.errors import StoreUnavailable
+from ragruntime.errors import InvalidArgument, StoreUnavailable
 from ragruntime.models import Chunk
 from ragruntime.security.tls import TlsFiles, milvus_connection
 
@@ -48,6 +48,22 @@ CHUNK_FIELDS = [
     "position",
     "created_at",
 ]
+
+
+TERMS_COLUMN_BYTES = 8192
+
+
+def _terms_json(values: Sequence[str]) -> str:
+    """A term list as stored: ASCII JSON that fits its column, whole or not at all.
+
+    Request validation keeps lists well under this; cutting one would store invalid JSON that
+    breaks every later read of the dataset, so an oversized list is refused here too."""
+    encoded = json.dumps(list(values))
+    if len(encoded) > TERMS_COLUMN_BYTES:
+        raise InvalidArgument(
+            f"a term list takes {len(encoded)} bytes as JSON, at most {TERMS_COLUMN_BYTES}"
+        )
+    return encoded
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,6 @@ class VectorStore(Protocol):
         *,
         document_id: str | None,
         chunk_id: str | None,
-        keywords: str | None,
         offset: int,
         limit: int,
     ) -> tuple[list[Chunk], int]: ...
@@ -169,8 +184,8 @@ class MilvusVectorStore:
             analyzer_params=ANALYZER,
         )
         schema.add_field("document_name", DataType.VARCHAR, max_length=512)
-        schema.add_field("important_keywords", DataType.VARCHAR, max_length=8192)
-        schema.add_field("questions", DataType.VARCHAR, max_length=8192)
+        schema.add_field("important_keywords", DataType.VARCHAR, max_length=TERMS_COLUMN_BYTES)
+        schema.add_field("questions", DataType.VARCHAR, max_length=TERMS_COLUMN_BYTES)
         schema.add_field("available", DataType.BOOL)
         schema.add_field("position", DataType.INT64)
         schema.add_field("created_at", DataType.DOUBLE)
@@ -216,8 +231,8 @@ class MilvusVectorStore:
                 "generation": c.generation,
                 "content": c.content[:MAX_CONTENT_CHARS],
                 "document_name": c.document_name[:500],
-                "important_keywords": json.dumps(c.important_keywords)[:8000],
-                "questions": json.dumps(c.questions)[:8000],
+                "important_keywords": _terms_json(c.important_keywords),
+                "questions": _terms_json(c.questions),
                 "available": c.available,
                 "position": c.position,
                 "created_at": c.created_at or time.time(),
@@ -254,16 +269,12 @@ class MilvusVectorStore:
         generations: Sequence[int],
         document_id: str | None = None,
         chunk_id: str | None = None,
-        keywords: str | None = None,
     ) -> str:
         parts = [_generation_filter(generations)]
         if document_id:
             parts.append(f"document_id == {_quote(document_id)}")
         if chunk_id:
             parts.append(f"id == {_quote(chunk_id)}")
-        if keywords:
-            escaped = keywords.replace("\\", "\\\\").replace('"', '\\"').replace("%", "\\%")
-            parts.append(f'content like "%{escaped}%"')
         return " and ".join(parts)
 
     def query_chunks(
@@ -273,14 +284,13 @@ class MilvusVectorStore:
         *,
         document_id: str | None,
         chunk_id: str | None,
-        keywords: str | None,
         offset: int,
         limit: int,
     ) -> tuple[list[Chunk], int]:
         if not generations:
             return [], 0
         name = self._loaded(dataset_id)
-        expr = self._filter(generations, document_id, chunk_id, keywords)
+        expr = self._filter(generations, document_id, chunk_id)
         counted = self.client.query(
             name, filter=expr, output_fields=["count(*)"], consistency_level=STRONG
         )

@@ -138,7 +138,6 @@ def searchable_chunks(runtime: Runtime, dataset_id: str) -> list[Chunk]:
         generations,
         document_id=None,
         chunk_id=None,
-        keywords=None,
         offset=0,
         limit=MAX_CHUNKS_PER_QUERY,
     )

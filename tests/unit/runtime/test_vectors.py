@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ragruntime.errors import InvalidArgument
 from ragruntime.models import Chunk
-from ragruntime.store.vectors import MilvusVectorStore
+from ragruntime.store.vectors import MilvusVectorStore, _terms_json
 
 
 @pytest.fixture
@@ -48,25 +50,30 @@ def test_searches_see_only_the_given_generations(store: MilvusVectorStore) -> No
     assert store.dense_search("ds", [1.0, 0, 0, 0], [], limit=10) == []
 
 
-def test_query_chunks_pages_in_position_order_and_filters_keywords(
-    store: MilvusVectorStore,
-) -> None:
+def test_query_chunks_pages_in_position_order(store: MilvusVectorStore) -> None:
+    # (The keyword filter is the chunk service's: tests/integration/runtime/robustness.)
     _load(store)
     page, total = store.query_chunks(
-        "ds", [1], document_id="docA", chunk_id=None, keywords=None, offset=0, limit=1
+        "ds", [1], document_id="docA", chunk_id=None, offset=0, limit=1
     )
     assert total == 2 and [c.id for c in page] == ["a1"]
     found, total = store.query_chunks(
-        "ds", [1], document_id="docA", chunk_id=None, keywords="sleepy", offset=0, limit=10
+        "ds", [1], document_id="docA", chunk_id="a2", offset=0, limit=10
     )
-    assert total == 1 and found[0].content == "sleepy dogs rest"
+    assert total == 1 and [c.id for c in found] == ["a2"]
+
+
+def test_a_term_list_too_long_for_its_column_is_refused_not_cut() -> None:
+    with pytest.raises(InvalidArgument, match="at most 8192"):
+        _terms_json(["x" * 9000])
+    assert json.loads(_terms_json(["😀" * 500])) == ["😀" * 500]  # ASCII escapes, still whole
 
 
 def test_deleting_one_generation_keeps_the_others(store: MilvusVectorStore) -> None:
     _load(store)
     store.delete_document("ds", "docA", generation=9)
     remaining, _ = store.query_chunks(
-        "ds", [1, 9], document_id="docA", chunk_id=None, keywords=None, offset=0, limit=10
+        "ds", [1, 9], document_id="docA", chunk_id=None, offset=0, limit=10
     )
     assert {c.id for c in remaining} == {"a1", "a2"}
     store.drop_collection("ds")
