@@ -10,6 +10,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+#: The most UTF-8 bytes a chunk's content may hold: the vector store's content column
+#: (a Milvus VARCHAR, whose max_length counts bytes).
+CHUNK_CONTENT_MAX_BYTES = 65_535
+#: The most UTF-8 bytes of a document name the vector store keeps beside each chunk.
+CHUNK_DOCUMENT_NAME_MAX_BYTES = 512
+
+
+def fit_utf8(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits ``max_bytes`` (never half a char)."""
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode(errors="ignore")
+
 
 class RunStatus(StrEnum):
     """A document's parsing state, spelled as RAGFlow's HTTP API reports it."""

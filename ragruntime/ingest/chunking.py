@@ -3,7 +3,10 @@
 Sections are split at every ``delimiter`` (each character is a delimiter; a multi-character one
 is written between backticks, e.g. "`##`"), then pieces are merged greedily until a chunk
 reaches ``chunk_token_num`` tokens; ``overlapped_percent`` (0-90) repeats the tail of the
-previous chunk at the start of the next. A piece longer than the limit is cut by tokens.
+previous chunk at the start of the next. A piece longer than the limit is cut by tokens, and a
+chunk whose UTF-8 form is larger than the vector store's content column (a long run of
+non-ASCII text, a very long "word") is split again at whitespace or character boundaries, so no
+text is ever cut off.
 Tokens are words and single punctuation/CJK characters (``count_tokens``), an approximation of
 RAGFlow's tokenizer that needs no model. Pure functions, called by ``ragruntime.ingest.pipeline``.
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from ragruntime.models import CHUNK_CONTENT_MAX_BYTES, fit_utf8
 
 TOKEN_RE = re.compile(r"[A-Za-z0-9_]+|[^\sA-Za-z0-9_]")
 
@@ -108,4 +113,24 @@ def chunk_sections(sections: list[str], config: ChunkingConfig) -> list[str]:
             current += "\n"
     if current.strip():
         chunks.append(current.strip())
-    return [c for c in chunks if c]
+    return [piece for chunk in chunks if chunk for piece in split_by_bytes(chunk)]
+
+
+def split_by_bytes(text: str, max_bytes: int = CHUNK_CONTENT_MAX_BYTES) -> list[str]:
+    """``text`` in pieces of at most ``max_bytes`` UTF-8 bytes, cut after whitespace if possible.
+
+    Joined back (with the whitespace at the cuts) the pieces are ``text``: nothing is dropped.
+    """
+    pieces: list[str] = []
+    rest = text
+    while len(rest.encode()) > max_bytes:
+        head = fit_utf8(rest, max_bytes)
+        cut = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+        if cut > len(head) // 2:
+            head = head[: cut + 1]
+        if head.strip():
+            pieces.append(head.strip())
+        rest = rest[len(head) :]
+    if rest.strip():
+        pieces.append(rest.strip())
+    return pieces

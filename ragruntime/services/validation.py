@@ -32,6 +32,7 @@ from pydantic import (
 
 from ragruntime.errors import InvalidArgument
 from ragruntime.ingest.chunking import delimiter_pattern
+from ragruntime.models import CHUNK_CONTENT_MAX_BYTES
 
 DATASET_NAME_MAX_CHARS = 128  # RAGFlow's DATASET_NAME_LIMIT
 FILE_NAME_MAX_BYTES = 255
@@ -39,8 +40,7 @@ DESCRIPTION_MAX_CHARS = 65535
 MODEL_NAME_MAX_CHARS = 255
 ID_MAX_CHARS = 64
 QUERY_MAX_CHARS = 4096  # a retrieval question or a keyword filter
-CHUNK_CONTENT_MAX_CHARS = 60000  # the vector store's content column holds 65,535 bytes
-CHUNK_CONTENT_MAX_BYTES = 65535
+CHUNK_CONTENT_MAX_CHARS = CHUNK_CONTENT_MAX_BYTES  # a character is at least one byte
 CHUNK_TERMS_MAX_ITEMS = 64  # important_keywords / questions entries
 CHUNK_TERM_MAX_CHARS = 1024
 CHUNK_TERMS_MAX_JSON = 8000  # each list is stored as ASCII JSON in an 8,192-byte column

@@ -29,10 +29,14 @@ import numpy.typing as npt
 from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 from ragruntime.errors import InvalidArgument, StoreUnavailable
-from ragruntime.models import Chunk
+from ragruntime.models import (
+    CHUNK_CONTENT_MAX_BYTES,
+    CHUNK_DOCUMENT_NAME_MAX_BYTES,
+    Chunk,
+    fit_utf8,
+)
 from ragruntime.security.tls import TlsFiles, milvus_connection
 
-MAX_CONTENT_CHARS = 60000
 FETCH_BATCH = 4096  # rows per page when the query-side index reads whole generations
 STRONG = "Strong"
 ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
@@ -179,11 +183,13 @@ class MilvusVectorStore:
         schema.add_field(
             "content",
             DataType.VARCHAR,
-            max_length=65535,
+            max_length=CHUNK_CONTENT_MAX_BYTES,
             enable_analyzer=True,
             analyzer_params=ANALYZER,
         )
-        schema.add_field("document_name", DataType.VARCHAR, max_length=512)
+        schema.add_field(
+            "document_name", DataType.VARCHAR, max_length=CHUNK_DOCUMENT_NAME_MAX_BYTES
+        )
         schema.add_field("important_keywords", DataType.VARCHAR, max_length=TERMS_COLUMN_BYTES)
         schema.add_field("questions", DataType.VARCHAR, max_length=TERMS_COLUMN_BYTES)
         schema.add_field("available", DataType.BOOL)
@@ -223,14 +229,21 @@ class MilvusVectorStore:
         """Write chunks; ``replace`` upserts (same ids overwrite) instead of appending."""
         if not chunks:
             return
+        for chunk in chunks:
+            size = len(chunk.content.encode())
+            if size > CHUNK_CONTENT_MAX_BYTES:
+                raise InvalidArgument(
+                    f"chunk {chunk.id} is {size} bytes as UTF-8; the vector store holds at most "
+                    f"{CHUNK_CONTENT_MAX_BYTES} (split it)"
+                )
         self.ensure_collection(dataset_id)
         rows = [
             {
                 "id": c.id,
                 "document_id": c.document_id,
                 "generation": c.generation,
-                "content": c.content[:MAX_CONTENT_CHARS],
-                "document_name": c.document_name[:500],
+                "content": c.content,
+                "document_name": fit_utf8(c.document_name, CHUNK_DOCUMENT_NAME_MAX_BYTES),
                 "important_keywords": _terms_json(c.important_keywords),
                 "questions": _terms_json(c.questions),
                 "available": c.available,

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ragruntime.ingest.chunking import ChunkingConfig, chunk_sections, count_tokens, split_pieces
+from ragruntime.ingest.chunking import (
+    ChunkingConfig,
+    chunk_sections,
+    count_tokens,
+    split_by_bytes,
+    split_pieces,
+)
+from ragruntime.models import CHUNK_CONTENT_MAX_BYTES, fit_utf8
 
 
 def test_chunks_never_exceed_the_token_limit_and_keep_all_words() -> None:
@@ -39,3 +46,24 @@ def test_overlap_is_read_as_percent_or_as_fraction() -> None:
 def test_config_from_ragflow_parser_config_uses_defaults_for_missing_fields() -> None:
     config = ChunkingConfig.from_parser_config({"chunk_token_num": 128, "delimiter": ""})
     assert config == ChunkingConfig(chunk_token_num=128, delimiter="\n", overlapped_percent=0)
+
+
+def test_a_chunk_larger_than_the_content_column_is_split_without_losing_text() -> None:
+    # 8,000 long words are under the 8,192-token limit but make one chunk of ~256 kB.
+    text = " ".join([f"aerodynamically{i:016d}" for i in range(8_000)])
+    chunks = chunk_sections([text], ChunkingConfig(chunk_token_num=8192, delimiter="\n"))
+    assert len(chunks) > 1
+    assert all(len(c.encode()) <= CHUNK_CONTENT_MAX_BYTES for c in chunks)
+    assert " ".join(chunks).split() == text.split()
+
+
+def test_a_run_without_whitespace_is_cut_at_character_boundaries() -> None:
+    text = "é" * 50  # 100 bytes, no whitespace
+    pieces = split_by_bytes(text, max_bytes=33)
+    assert all(len(p.encode()) <= 33 for p in pieces)
+    assert "".join(pieces) == text
+
+
+def test_fit_utf8_never_cuts_a_character_in_half() -> None:
+    assert fit_utf8("aé😀", 4) == "aé"
+    assert fit_utf8("abc", 10) == "abc"

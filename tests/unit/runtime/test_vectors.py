@@ -101,3 +101,16 @@ def test_fetch_generations_reads_whole_generations_with_their_vectors(
     assert "dense" not in rows[0] and rows[0]["content"] == "the quick brown fox"
     empty_rows, empty = store.fetch_generations("ds", [])
     assert empty_rows == [] and empty.shape == (0, 4)
+
+
+def test_a_chunk_over_the_content_column_is_refused_and_a_long_name_fits_whole_chars(
+    store: MilvusVectorStore,
+) -> None:
+    # 20,000 four-byte characters: under 65,535 characters, over 65,535 bytes.
+    oversized = Chunk("big", "ds", "docZ", 1, "😀" * 20_000, "z.txt")
+    with pytest.raises(InvalidArgument, match="80000 bytes as UTF-8"):
+        store.insert("ds", [oversized], [[1.0, 0, 0, 0]])
+    named = Chunk("n1", "ds", "docN", 1, "fits", "é" * 400 + ".txt")  # 804 bytes of name
+    store.insert("ds", [named], [[1.0, 0, 0, 0]])
+    page, _ = store.query_chunks("ds", [1], document_id="docN", chunk_id=None, offset=0, limit=1)
+    assert page[0].document_name == "é" * 256
