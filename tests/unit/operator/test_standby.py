@@ -522,3 +522,16 @@ def test_backup_times_are_normalised_to_rfc3339_utc() -> None:
 def test_lag_is_recomputed_from_the_clock() -> None:
     fields = summary(currentBackupTime=(NOW - timedelta(seconds=42)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert follow([result("sync-1", "2026-03-01T11:59:00Z", fields)]).lag_seconds == 42
+
+
+def test_a_finished_sync_job_reconciles_its_cluster_at_once() -> None:
+    job = {
+        "kind": "Job",
+        "metadata": {"name": "docs-standby-sync-29000000", "labels": standby.job_labels("docs")},
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    assert cluster._owner_name(job) == "docs" and cluster._sync_finished(job)
+    running = {**job, "status": {"active": 1}}
+    assert not cluster._sync_finished(running)
+    backup_job = {**job, "metadata": {"name": "n", "labels": {backup.LABEL_JOB_KIND: "backup"}}}
+    assert cluster._owner_name(backup_job) is None and not cluster._sync_finished(backup_job)
