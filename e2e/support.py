@@ -1,8 +1,9 @@
 """Helpers shared by the cluster tests in e2e/: polling, reading and applying objects, installing
 CRDs, and running operator handlers in-process with kopf against the local control plane.
 
-Used by e2e/test_alertpolicy.py, e2e/test_backup_policy.py, e2e/test_chart_rbac.py and
-e2e/ragflowcluster_support.py (which re-exports `install_crds` for its own callers).
+Used by e2e/test_alertpolicy.py, e2e/test_backup_policy.py, e2e/test_standby.py,
+e2e/test_chart_rbac.py and e2e/ragflowcluster_support.py (which re-exports `install_crds` for
+its own callers).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,104 @@ def kopf_handlers(
     with KopfRunner(args, timeout=60) as runner:
         yield
     assert runner.exception is None, runner.output
+
+
+def stage_finished_job(
+    cluster: Cluster,
+    namespace: str,
+    name: str,
+    labels: dict[str, str],
+    summary: dict[str, Any],
+    *,
+    failed: bool = False,
+    stamp: str | None = None,
+) -> None:
+    """A finished Job and its pod, left as the Job controller and kubelet would leave them.
+
+    No pod runs on the local control plane, so the test plays the runtime: the Job is managed
+    by a stand-in controller (`spec.managedBy`, so the Job controller leaves it alone), its
+    status says Complete/Failed at `stamp` (default now), and its pod carries `summary` as the
+    container's termination message, as `ragruntime backup run` / `standby sync` write it.
+    """
+    stamp = stamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    container = {"name": "backup", "image": "x"}
+    apply(
+        cluster,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {
+                "managedBy": "ragflow.test/stand-in",
+                "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
+            },
+        },
+    )
+    apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{name}-pod",
+                "namespace": namespace,
+                "labels": {"batch.kubernetes.io/job-name": name},
+            },
+            "spec": {"schedulerName": "none", "restartPolicy": "Never", "containers": [container]},
+        },
+    )
+    terminated = {"exitCode": 1 if failed else 0, "message": json.dumps(summary)}
+    pod_status = {
+        "status": {
+            "phase": "Failed" if failed else "Succeeded",
+            "containerStatuses": [
+                {
+                    **container,
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "state": {"terminated": terminated},
+                }
+            ],
+        }
+    }
+    cluster.kubectl(
+        "patch",
+        "pod",
+        f"{name}-pod",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(pod_status),
+    )
+    if failed:
+        reason = "BackoffLimitExceeded"
+        conditions = [
+            {"type": kind, "status": "True", "lastTransitionTime": stamp, "reason": reason}
+            for kind in ("FailureTarget", "Failed")
+        ]
+    else:
+        conditions = [
+            {"type": kind, "status": "True", "lastTransitionTime": stamp}
+            for kind in ("SuccessCriteriaMet", "Complete")
+        ]
+    job_status: dict[str, Any] = {
+        "startTime": stamp,
+        "conditions": conditions,
+        "failed" if failed else "succeeded": 1,
+    }
+    if not failed:
+        job_status["completionTime"] = stamp
+    cluster.kubectl(
+        "patch",
+        "job",
+        name,
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": job_status}),
+    )

@@ -19,7 +19,14 @@ import kopf
 import pytest
 
 from e2e.controlplane.cluster import Cluster
-from e2e.support import apply, eventually, get, install_crd, kopf_handlers
+from e2e.support import (
+    apply,
+    eventually,
+    get,
+    install_crd,
+    kopf_handlers,
+    stage_finished_job,
+)
 
 pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,111 +110,10 @@ def operator(cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch) 
 def finished_job(
     cluster: Cluster, namespace: str, name: str, kind: str, summary: dict, *, failed: bool = False
 ) -> None:
-    """A Job and pod left as the Job controller and kubelet would leave them."""
-    apply(
-        cluster,
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {POLICY_LABEL: "nightly", "ragflow.operator.dev/backup-job": kind},
-            },
-            "spec": {
-                "managedBy": "ragflow.test/stand-in",
-                "template": {
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "backup", "image": "x"}],
-                    }
-                },
-            },
-        },
-    )
-    apply(
-        cluster,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{name}-pod",
-                "namespace": namespace,
-                "labels": {"batch.kubernetes.io/job-name": name},
-            },
-            "spec": {
-                "schedulerName": "none",
-                "restartPolicy": "Never",
-                "containers": [{"name": "backup", "image": "x"}],
-            },
-        },
-    )
-    message = json.dumps(summary)
-    pod_status = {
-        "status": {
-            "phase": "Failed" if failed else "Succeeded",
-            "containerStatuses": [
-                {
-                    "name": "backup",
-                    "image": "x",
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {"terminated": {"exitCode": 1 if failed else 0, "message": message}},
-                }
-            ],
-        }
-    }
-    cluster.kubectl(
-        "patch",
-        "pod",
-        f"{name}-pod",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(pod_status),
-    )
-    stamp = "2026-03-01T01:00:00Z"
-    conditions = (
-        [
-            {
-                "type": "FailureTarget",
-                "status": "True",
-                "lastTransitionTime": stamp,
-                "reason": "BackoffLimitExceeded",
-            },
-            {
-                "type": "Failed",
-                "status": "True",
-                "lastTransitionTime": stamp,
-                "reason": "BackoffLimitExceeded",
-            },
-        ]
-        if failed
-        else [
-            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": stamp},
-            {"type": "Complete", "status": "True", "lastTransitionTime": stamp},
-        ]
-    )
-    job_status: dict[str, Any] = {
-        "startTime": "2026-03-01T00:00:00Z",
-        "conditions": conditions,
-        "failed" if failed else "succeeded": 1,
-    }
-    if not failed:
-        job_status["completionTime"] = stamp
-    cluster.kubectl(
-        "patch",
-        "job",
-        name,
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": job_status}),
+    """A backup Job and pod left as the Job controller and kubelet would leave them."""
+    labels = {POLICY_LABEL: "nightly", "ragflow.operator.dev/backup-job": kind}
+    stage_finished_job(
+        cluster, namespace, name, labels, summary, failed=failed, stamp="2026-03-01T01:00:00Z"
     )
 
 

@@ -305,7 +305,9 @@ def job_completion_time(cluster: Cluster, namespace: str) -> str:
     return str(job["status"]["completionTime"])
 
 
-@pytest.mark.parametrize("sample", ["ragflowcluster-minimal", "ragflowcluster-production"])
+@pytest.mark.parametrize(
+    "sample", ["ragflowcluster-minimal", "ragflowcluster-production", "ragflowcluster-standby"]
+)
 def test_samples_are_accepted_by_the_api_server(cluster, namespace, operator, sample):
     document = yaml.safe_load((ROOT / "samples" / f"{sample}.yaml").read_text())
     document["metadata"]["namespace"] = namespace

@@ -1,6 +1,6 @@
 -- Argo CD health check for the ragflow.operator.dev kinds (RagFlowCluster, BackupPolicy,
 -- AlertPolicy). All three report Kubernetes-style status: observedGeneration plus conditions
--- (Ready summary, Progressing, Degraded). Installed once per kind by argocd-cm-health.yaml;
+-- (Ready summary, Progressing, Degraded; StandbyReady for a standby RagFlowCluster). Installed once per kind by argocd-cm-health.yaml;
 -- tested by tests/unit/delivery/test_argocd_health_lua.py against sample statuses.
 local hs = {}
 
@@ -72,6 +72,20 @@ if restored ~= nil and restored.status == "False" and restored.reason ~= "Restor
   return hs
 end
 
+-- RagFlowCluster standby (spec.standby): healthy while it follows its primary within
+-- maxLagSeconds (StandbyReady=True). Waiting for the first sync is progress; a failed sync, a
+-- lag above maxLagSeconds or no usable backup at the source is not (it still serves reads).
+local standby = condition(conditions, "StandbyReady")
+if standby ~= nil and standby.status ~= "True" then
+  if standby.reason == "WaitingForSync" or standby.status == "Unknown" then
+    hs.status = "Progressing"
+  else
+    hs.status = "Degraded"
+  end
+  hs.message = "Standby: " .. describe(standby, "StandbyReady is " .. tostring(standby.status))
+  return hs
+end
+
 if obj.spec ~= nil and obj.spec.suspend == true then
   hs.status = "Suspended"
   hs.message = "spec.suspend is true"
@@ -88,6 +102,9 @@ end
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = describe(ready, "Ready")
+  if standby ~= nil then
+    hs.message = "Standby (read-only): " .. describe(standby, "following its primary")
+  end
   return hs
 end
 

@@ -82,11 +82,24 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     """A JSON merge patch turning `current` status into `desired` status, or None if equal.
 
     Only the top-level keys of `desired` are compared (others, written by other controllers
-    such as `lastBackup`, are left alone). `conditions` is replaced as a whole list, which a
-    merge patch does anyway.
+    such as `lastBackup`, are left alone); within an object value, keys `desired` drops are
+    removed. `conditions` is replaced as a whole list, which a merge patch does anyway.
     """
     patch: dict[str, Any] = {}
     for key, value in desired.items():
         if current.get(key) != value:
-            patch[key] = copy.deepcopy(value)
+            patch[key] = _merge_value(current.get(key), value)
     return patch or None
+
+
+def _merge_value(current: Any, desired: Any) -> Any:
+    """Merge-patch value turning `current` into `desired`; inside an object we own (such as
+    `standby`), keys `desired` no longer has are removed (null), since a merge patch would
+    otherwise keep them and the status would never equal the desired one."""
+    if not (isinstance(current, Mapping) and isinstance(desired, Mapping)):
+        return copy.deepcopy(desired)
+    result: dict[str, Any] = {key: None for key in current if key not in desired}
+    for key, value in desired.items():
+        if current.get(key) != value:
+            result[key] = _merge_value(current.get(key), value)
+    return result

@@ -7,6 +7,8 @@ before and after it (gauges re-exported idempotently, so a restarted operator re
 newest success and failure times; a finished backup counted once). `record_backup_outcome` and
 `observe_backup_status` are lower-level alternatives for callers that see Jobs finish. The
 AlertPolicy rules RagFlowBackupStale/Missing/Failed read those gauges (builders/alerts.py).
+handlers/cluster.py calls `observe_standby` / `forget_standby` for standby clusters (the lag
+gauges behind RagFlowStandbyLagging and RagFlowStandbySyncFailing).
 
 All metrics live in `REGISTRY` (not prometheus_client's global one) together with the process
 and platform collectors, so tests can read them and nothing else leaks in.
@@ -75,6 +77,25 @@ BACKUP_LAST_FAILURE = Gauge(
     "ragflow_operator_backup_last_failure_timestamp_seconds",
     "Unix time at which the newest failed backup of a BackupPolicy finished.",
     ["namespace", "cluster", "policy"],
+    registry=REGISTRY,
+)
+
+STANDBY_LAG = Gauge(
+    "ragflow_operator_standby_lag_seconds",
+    "Age of the backup a standby RagFlowCluster serves (its RPO now), from its status.",
+    ["namespace", "cluster"],
+    registry=REGISTRY,
+)
+STANDBY_MAX_LAG = Gauge(
+    "ragflow_operator_standby_max_lag_seconds",
+    "spec.standby.maxLagSeconds of a standby RagFlowCluster (threshold of RagFlowStandbyLagging).",
+    ["namespace", "cluster"],
+    registry=REGISTRY,
+)
+STANDBY_SYNC_FAILED = Gauge(
+    "ragflow_operator_standby_sync_failed",
+    "1 while the newest finished sync Job of a standby RagFlowCluster failed, else 0.",
+    ["namespace", "cluster"],
     registry=REGISTRY,
 )
 
@@ -192,6 +213,35 @@ def forget_backup_policy(*, namespace: str, cluster: str, policy: str) -> None:
     ):
         with contextlib.suppress(KeyError):  # that series was never set
             metric.remove(namespace, cluster, policy, *extra)
+
+
+def observe_standby(
+    *,
+    namespace: str,
+    cluster: str,
+    lag_seconds: int | None,
+    max_lag_seconds: int,
+    sync_failed: bool,
+) -> None:
+    """Export a following standby's status (called by handlers/cluster.py on each reconcile).
+
+    No lag series until the standby serves a backup; RagFlowStandbySyncFailing covers that.
+    """
+    labels = {"namespace": namespace, "cluster": cluster}
+    if lag_seconds is None:
+        with contextlib.suppress(KeyError):
+            STANDBY_LAG.remove(namespace, cluster)
+    else:
+        STANDBY_LAG.labels(**labels).set(lag_seconds)
+    STANDBY_MAX_LAG.labels(**labels).set(max_lag_seconds)
+    STANDBY_SYNC_FAILED.labels(**labels).set(1 if sync_failed else 0)
+
+
+def forget_standby(*, namespace: str, cluster: str) -> None:
+    """Drop a standby's series: it was promoted or deleted, so its lag alerts must stop."""
+    for metric in (STANDBY_LAG, STANDBY_MAX_LAG, STANDBY_SYNC_FAILED):
+        with contextlib.suppress(KeyError):  # never set for this cluster
+            metric.remove(namespace, cluster)
 
 
 def _current_value(gauge: Gauge, labels: dict[str, str]) -> float | None:

@@ -13,8 +13,8 @@ Series selection. The runtime's ServiceMonitor (builders/monitoring.py) scrapes 
 target labels; cAdvisor and kube-state-metrics series are matched by namespace and by the pod
 names of the two Deployments. Every api/worker pod reports the same database-wide ingest queue
 depth per task state, hence `max` across pods before the states are summed. The operator's own
-backup metrics carry `namespace` and `cluster`
-labels (its ServiceMonitor uses honorLabels so they are kept).
+backup and standby metrics carry `namespace` and
+`cluster` labels (its ServiceMonitor uses honorLabels so they are kept).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ CONTAINER_LIMITS = "kube_pod_container_resource_limits"
 RESTARTS = "kube_pod_container_status_restarts_total"
 WAITING_REASON = "kube_pod_container_status_waiting_reason"
 AUDIT_EVENTS = "ragflow_audit_events_total"
+STANDBY_LAG = "ragflow_operator_standby_lag_seconds"
+STANDBY_MAX_LAG = "ragflow_operator_standby_max_lag_seconds"
+STANDBY_SYNC_FAILED = "ragflow_operator_standby_sync_failed"
 #: Refused requests (unknown keys and role/scope denials) per second, summed over the API pods,
 #: above which someone is guessing keys or a client lost its permissions (RagFlowAccessDenied).
 DENIALS_PER_SECOND = 0.5
@@ -245,6 +248,9 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
         )
     )
     stale = rules.backup_stale
+    # A following standby does not back up (its BackupPolicy is suspended until promotion):
+    # its standby gauges exist only while it follows, and silence the freshness alerts.
+    not_standby = f" unless on (namespace, cluster) {STANDBY_MAX_LAG}{{{backups}}}"
     if stale.enabled:
         max_age = _seconds(stale.max_age)
         result.append(
@@ -255,7 +261,7 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
                 severity=stale.severity,
                 expr=(
                     f"time() - max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
-                    f" > {max_age}"
+                    f" > {max_age}{not_standby}"
                 ),
                 summary=f"The newest backup of {where} is older than {stale.max_age}",
                 description="The last successful backup finished {{ $value | humanizeDuration }} "
@@ -268,7 +274,7 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
                 alert="RagFlowBackupMissing",
                 for_=stale.max_age,
                 severity=stale.severity,
-                expr=f"absent({BACKUP_LAST_SUCCESS}{{{backups}}})",
+                expr=f"absent({BACKUP_LAST_SUCCESS}{{{backups}}}){not_standby}",
                 summary=f"No successful backup of {where} is known for {stale.max_age}",
                 description="The operator reports no successful backup for this cluster: is there "
                 "a BackupPolicy, and is the operator's metrics endpoint scraped?",
@@ -290,7 +296,43 @@ def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
                 "successful one. See the BackupPolicy status for the failing destination.",
             )
         )
+    result += _standby_rules(model, where)
     return result
+
+
+def _standby_rules(model: AlertPolicyModel, where: str) -> list[dict[str, Any]]:
+    """A standby falling behind its primary, or failing to sync (series exist only while the
+    cluster is a standby, so a primary never matches)."""
+    rule = model.rules.standby_lagging
+    if not rule.enabled:
+        return []
+    series = backup_matchers(model)
+    lag = f"max by (namespace, cluster) ({STANDBY_LAG}{{{series}}})"
+    limit = f"max by (namespace, cluster) ({STANDBY_MAX_LAG}{{{series}}})"
+    return [
+        _rule(
+            model,
+            alert="RagFlowStandbyLagging",
+            for_=rule.for_,
+            severity=rule.severity,
+            expr=f"{lag} > {limit}",
+            summary=f"Standby {where} is behind its primary by more than maxLagSeconds",
+            description="The backup this standby serves is {{ $value | humanizeDuration }} old: "
+            "a failover now loses that much. Check the primary's BackupPolicy and the standby's "
+            "status.standby (skipped backups, sync errors).",
+        ),
+        _rule(
+            model,
+            alert="RagFlowStandbySyncFailing",
+            for_=rule.for_,
+            severity=rule.severity,
+            expr=f"max by (namespace, cluster) ({STANDBY_SYNC_FAILED}{{{series}}}) == 1",
+            summary=f"Standby {where} cannot sync from its primary's backups",
+            description="The newest sync Job failed (unreachable destination, missing key, no "
+            "readable backup); the standby keeps serving its last good backup. See "
+            "status.standby.lastError and the StandbyReady condition.",
+        ),
+    ]
 
 
 def _custom_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:

@@ -91,18 +91,20 @@ def runtime_target(cluster: ClusterModel, policy: BackupPolicyModel | None = Non
     )
 
 
+def destination_config(d: Destination) -> Json:
+    """One destination of the runtime's configuration file: credentials as a mounted folder."""
+    block = dict(d.settings)
+    if d.credentials_secret:
+        block["credentialsDir"] = f"{CREDENTIALS_DIR}/{d.name}"
+    return {"name": d.name, d.provider: block}
+
+
 def backup_config(model: BackupPolicyModel) -> Json:
     """The file `ragruntime backup` reads (ragruntime/backup/settings.py), without secrets."""
 
-    def destination(d: Destination) -> Json:
-        block = dict(d.settings)
-        if d.credentials_secret:
-            block["credentialsDir"] = f"{CREDENTIALS_DIR}/{d.name}"
-        return {"name": d.name, d.provider: block}
-
     return {
         "cluster": model.cluster,
-        "destinations": [destination(d) for d in model.destinations],
+        "destinations": [destination_config(d) for d in model.destinations],
         "minSuccessfulDestinations": model.min_successful,
         "destinationTimeoutSeconds": model.destination_timeout_seconds,
         "include": model.include,
@@ -155,18 +157,42 @@ def _env(target: RuntimeTarget) -> list[Json]:
     return [*target.env, *(e for e in ours if e["name"] not in taken)]
 
 
+@dataclass(frozen=True)
+class JobMounts:
+    """What a runtime Job mounts: its configuration, the keyring and destination credentials."""
+
+    config_map: str
+    key_secret: str
+    key_secret_key: str
+    destinations: tuple[Destination, ...]
+    scratch_size_limit: str
+
+
 def _volumes(model: BackupPolicyModel, config_map: str) -> tuple[list[Json], list[Json]]:
+    return job_volumes(
+        JobMounts(
+            config_map=config_map,
+            key_secret=model.key_secret,
+            key_secret_key=model.key_secret_key,
+            destinations=model.destinations,
+            scratch_size_limit=model.scratch_size_limit,
+        )
+    )
+
+
+def job_volumes(mounts_of: JobMounts) -> tuple[list[Json], list[Json]]:
+    """Volumes and mounts of a backup/restore/sync pod: Secrets as read-only 0400 files."""
     volumes: list[Json] = [
-        {"name": "config", "configMap": {"name": config_map}},
+        {"name": "config", "configMap": {"name": mounts_of.config_map}},
         {
             "name": "keyring",
             "secret": {
-                "secretName": model.key_secret,
-                "items": [{"key": model.key_secret_key, "path": "keyring"}],
+                "secretName": mounts_of.key_secret,
+                "items": [{"key": mounts_of.key_secret_key, "path": "keyring"}],
                 "defaultMode": 0o400,
             },
         },
-        {"name": "scratch", "emptyDir": {"sizeLimit": model.scratch_size_limit}},
+        {"name": "scratch", "emptyDir": {"sizeLimit": mounts_of.scratch_size_limit}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
     mounts: list[Json] = [
@@ -175,7 +201,7 @@ def _volumes(model: BackupPolicyModel, config_map: str) -> tuple[list[Json], lis
         {"name": "scratch", "mountPath": SCRATCH_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    for d in model.destinations:
+    for d in mounts_of.destinations:
         if d.credentials_secret:
             volume = f"creds-{d.name}"
             secret = {"secretName": d.credentials_secret, "defaultMode": 0o400}
@@ -186,32 +212,26 @@ def _volumes(model: BackupPolicyModel, config_map: str) -> tuple[list[Json], lis
     return volumes, mounts
 
 
-def _job_spec(
-    model: BackupPolicyModel,
+def job_pod(
     target: RuntimeTarget,
-    args: list[str],
-    job_kind: str,
-    *,
-    config_map: str | None = None,
-    backoff_limit: int | None = None,
+    command: list[str],
+    volumes: list[Json],
+    mounts: list[Json],
+    resources: Json,
 ) -> Json:
-    volumes, mounts = _volumes(model, config_map or config_map_name(model.name))
+    """The pod of a runtime Job: `command` plus `--termination-log`, restricted, Secrets as files.
+
+    The JSON summary the command writes to the termination log is what the operator reads back
+    (handlers/backup_policy.py `job_result`).
+    """
     container: Json = {
         "name": CONTAINER,
         "image": target.image,
         "imagePullPolicy": target.pull_policy,
-        "args": [
-            "ragruntime",
-            "backup",
-            *args,
-            "--config",
-            CONFIG_FILE,
-            "--termination-log",
-            TERMINATION_LOG,
-        ],
+        "args": [*command, "--termination-log", TERMINATION_LOG],
         "envFrom": [{"configMapRef": {"name": target.config_map}}],
         "env": _env(target),
-        "resources": common.resources(model.resources),
+        "resources": common.resources(resources),
         "securityContext": common.container_security_context(),
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -227,6 +247,21 @@ def _job_spec(
     }
     if target.pull_secrets:
         pod["imagePullSecrets"] = [{"name": s} for s in target.pull_secrets]
+    return pod
+
+
+def _job_spec(
+    model: BackupPolicyModel,
+    target: RuntimeTarget,
+    args: list[str],
+    job_kind: str,
+    *,
+    config_map: str | None = None,
+    backoff_limit: int | None = None,
+) -> Json:
+    volumes, mounts = _volumes(model, config_map or config_map_name(model.name))
+    command = ["ragruntime", "backup", *args, "--config", CONFIG_FILE]
+    pod = job_pod(target, command, volumes, mounts, model.resources)
     return {
         "backoffLimit": model.backoff_limit if backoff_limit is None else backoff_limit,
         "activeDeadlineSeconds": model.active_deadline_seconds,

@@ -4,7 +4,7 @@
 and by `ragflow-operator render`. Optional children whose API the cluster lacks (ServiceMonitor,
 VPA) are left out and the reason is returned in `BuildResult.skipped`, which the handler shows in
 a condition message. `CLUSTER_CHILD_KINDS` lists every kind a cluster may own, so apply.py can
-remove children of features that were switched off.
+remove children of features that were switched off (a promoted standby's sync CronJob).
 """
 
 from __future__ import annotations
@@ -12,11 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ragflow_operator import names
-from ragflow_operator.builders import autoscaling, dependencies, monitoring, networking, runtime
+from ragflow_operator.builders import (
+    autoscaling,
+    dependencies,
+    monitoring,
+    networking,
+    runtime,
+    standby,
+)
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.model.standby import standby_of
 
 #: (apiVersion, kind) of everything a RagFlowCluster may own, for removal of switched-off parts.
 CLUSTER_CHILD_KINDS: tuple[tuple[str, str], ...] = (
@@ -31,6 +39,7 @@ CLUSTER_CHILD_KINDS: tuple[tuple[str, str], ...] = (
     ("networking.k8s.io/v1", "Ingress"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("autoscaling.k8s.io/v1", "VerticalPodAutoscaler"),
+    ("batch/v1", "CronJob"),
 )
 
 
@@ -95,4 +104,5 @@ def build_cluster_children(ctx: BuildContext, *, hold_runtime: bool = False) -> 
         manifests.append(monitoring.build_service_monitor(ctx))
     if model.vpa_enabled and ctx.capabilities.vertical_pod_autoscaler and not hold_runtime:
         manifests += autoscaling.build_vpas(ctx)
+    manifests += standby.build_standby_children(model, standby_of(model))
     return BuildResult(manifests=manifests, skipped=skipped_children(model, ctx.capabilities))

@@ -1,12 +1,12 @@
 """Grafana dashboard of an AlertPolicy's RagFlowCluster, as a ConfigMap for the Grafana sidecar.
 
 `build_dashboard(model)` returns the dashboard JSON model (a dict): query latency p50/p95/p99,
-throughput, error ratio, memory and CPU, ingestion backlog, cache hit ratio, backup freshness and
-the policy's firing alerts. Every query is scoped to the cluster with the same label matchers as
-the alerting rules (builders/alerts.py). `build_dashboard_configmap` wraps it into a ConfigMap
-carrying the sidecar's label (spec.dashboard.labels, default `grafana_dashboard: "1"`). Called by
-handlers/alert_policy.py and the `render` command; the PromQL of every panel is parsed in
-tests/unit/alerts.
+throughput, error ratio, memory and CPU, ingestion backlog, cache hit ratio, backup freshness
+(and a standby's lag) and the policy's firing alerts. Every query is scoped to the cluster with
+the same label matchers as the alerting rules (builders/alerts.py). `build_dashboard_configmap`
+wraps it into a ConfigMap carrying the sidecar's label (spec.dashboard.labels, default
+`grafana_dashboard: "1"`). Called by handlers/alert_policy.py and the `render` command; the
+PromQL of every panel is parsed in tests/unit/alerts.
 """
 
 from __future__ import annotations
@@ -156,11 +156,13 @@ def _panels(model: AlertPolicyModel) -> list[dict[str, Any]]:
                 (
                     f"time() - max by (policy) ({alerts.BACKUP_LAST_SUCCESS}{{{backups}}})",
                     "{{policy}}",
-                )
+                ),
+                (f"max({alerts.STANDBY_LAG}{{{backups}}})", "standby lag"),
             ],
             "s",
             kind="stat",
-            description="Age of the newest successful backup, per BackupPolicy.",
+            description="Age of the newest successful backup, per BackupPolicy; for a standby "
+            "cluster, the age of the backup it serves (its RPO).",
             thresholds=[(None, "green"), (max_age, "red")],
         ),
         _panel(

@@ -18,6 +18,7 @@ from ragflow_operator.builders import common, security
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest, render_manifest
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.model.standby import is_standby
 
 Json = dict[str, Any]
 
@@ -156,6 +157,13 @@ def runtime_env(model: ClusterModel, role: str) -> list[Json]:
     return env
 
 
+def standby_env(model: ClusterModel) -> list[Json]:
+    """`RAGFLOW_STANDBY=true` on API and worker pods of a standby: the API refuses writes and
+    the workers stay idle (they keep running, so promotion only rolls the pods). Promotion
+    drops it, which changes the pod template and rolls the pods writable."""
+    return [{"name": names.STANDBY_ENV, "value": "true"}] if is_standby(model.spec) else []
+
+
 def _probe(path: str, timing: Json | None) -> Json:
     probe: Json = {"httpGet": {"path": path, "port": names.RUNTIME_PORT_NAME}}
     probe.update(sorted((timing or {}).items()))
@@ -213,7 +221,7 @@ def build_deployment(ctx: BuildContext, role: str) -> Manifest:
             }
         ],
         env_from=[{"configMapRef": {"name": names.config_name(model.name)}}],
-        env=runtime_env(model, role),
+        env=runtime_env(model, role) + standby_env(model),
         resources=common.resources(section.get("resources")),
         container_security=common.container_security_context(),
         probes={

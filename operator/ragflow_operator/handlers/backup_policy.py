@@ -7,11 +7,14 @@ container's termination message (the JSON summary of `ragruntime backup run|veri
 finished ones become `status.lastBackup` / `lastValidation`, with conditions and a Warning
 Event when a new result is a failure. On-demand: the annotation
 `ragflow.operator.dev/backup-now: <value>` creates one Job whose name derives from the value.
+While the policy's cluster is a standby (spec.standby), every CronJob is suspended and Ready
+says why (`SuspendedForStandby`); they resume when the cluster is promoted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -29,6 +32,7 @@ from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.model.standby import is_standby
 
 logger = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -36,6 +40,8 @@ RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_BACKUP_POLICY)
 REMOVABLE_KINDS = (("batch/v1", "CronJob"), ("v1", "ConfigMap"))
 BACKUP_KINDS = ("backup", "on-demand")
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+#: Ready reason while the policy's cluster is a standby (its CronJobs are suspended).
+SUSPENDED_FOR_STANDBY = "SuspendedForStandby"
 
 
 def _iso(when: datetime) -> str:
@@ -157,19 +163,30 @@ def next_runs(model: BackupPolicyModel, now: datetime) -> dict[str, str]:
     }
 
 
-def _finished(client: KubeClient, model: BackupPolicyModel) -> list[tuple[str, Json]]:
-    """(job kind, result) of every finished Job of the policy, oldest first."""
-    jobs = client.list("batch/v1", "Job", model.namespace, {backup.LABEL_POLICY: model.name})
+def finished_results(
+    client: KubeClient, namespace: str, selector: Mapping[str, str]
+) -> list[tuple[str, Json]]:
+    """(job kind, result) of every finished Job matching `selector`, oldest first.
+
+    Shared by the BackupPolicy status and the standby status (handlers/cluster_standby.py):
+    one reader of the runtime's termination-message summaries.
+    """
+    jobs = client.list("batch/v1", "Job", namespace, dict(selector))
     results = []
     for job in jobs:
         kind = (job["metadata"].get("labels") or {}).get(backup.LABEL_JOB_KIND, "")
         if not (_condition(job, "Complete") or _condition(job, "Failed")):
             continue
-        pods = client.list("v1", "Pod", model.namespace, {JOB_NAME_LABEL: job["metadata"]["name"]})
+        pods = client.list("v1", "Pod", namespace, {JOB_NAME_LABEL: job["metadata"]["name"]})
         result = job_result(job, pods)
         if result is not None:
             results.append((kind, result))
     return sorted(results, key=lambda item: (item[1]["finishedAt"], item[1]["job"]))
+
+
+def _finished(client: KubeClient, model: BackupPolicyModel) -> list[tuple[str, Json]]:
+    """(job kind, result) of every finished Job of the policy, oldest first."""
+    return finished_results(client, model.namespace, {backup.LABEL_POLICY: model.name})
 
 
 def _record_results(editor: StatusEditor, results: list[tuple[str, Json]]) -> list[Json]:
@@ -280,9 +297,10 @@ def _start_on_demand(
     }
 
 
-def _check_secrets(client: KubeClient, model: BackupPolicyModel) -> None:
-    for name, key in model.referenced_secrets():
-        secret = client.get(ObjectRef("v1", "Secret", model.namespace, name))
+def check_secrets(client: KubeClient, namespace: str, refs: list[tuple[str, str | None]]) -> None:
+    """Every (Secret, key) a Job mounts exists (key None: the Secret itself), else raise."""
+    for name, key in refs:
+        secret = client.get(ObjectRef("v1", "Secret", namespace, name))
         if secret is None:
             raise errors.MissingReference(f"Secret {name} does not exist", reason="MissingSecret")
         if key and key not in (secret.get("data") or {}):
@@ -304,10 +322,15 @@ def reconcile_backup_policy(
         raise errors.MissingReference(
             f"RagFlowCluster {model.cluster} does not exist", reason="ClusterNotFound"
         )
-    _check_secrets(client, model)
-    target = backup.runtime_target(ClusterModel.from_body(cluster_body), model)
-    children = backup.build_policy_children(model, target)
-    on_demand = _on_demand_job(client, model, target, editor)  # checked before any write
+    check_secrets(client, model.namespace, model.referenced_secrets())
+    cluster = ClusterModel.from_body(cluster_body)
+    # A standby's data is the primary's: its schedules wait (suspended) until it is promoted,
+    # and so does an on-demand request (it runs after the promotion).
+    follows = is_standby(cluster.spec)
+    effective = dataclasses.replace(model, suspend=True) if follows else model
+    target = backup.runtime_target(cluster, model)
+    children = backup.build_policy_children(effective, target)
+    on_demand = None if follows else _on_demand_job(client, model, target, editor)
     apply_children(
         client,
         children,
@@ -321,16 +344,26 @@ def reconcile_backup_policy(
     editor.status["cronJobs"] = sorted(
         c["metadata"]["name"] for c in children if c["kind"] == "CronJob"
     )
-    editor.status["nextScheduled"] = next_runs(model, now)
+    editor.status["nextScheduled"] = next_runs(effective, now)
     failures = _record_results(editor, _finished(client, model))
     _key_rotation(editor, model.key_rotation_days)
     state = "suspended" if model.suspend else "scheduled"
-    editor.set(
-        "Ready",
-        True,
-        "Suspended" if model.suspend else "Scheduled",
-        f"{len(model.schedules)} schedules {state} to {len(model.destinations)} destinations",
-    )
+    if follows:
+        source = (cluster.section("standby").get("source") or {}).get("cluster", "")
+        editor.set(
+            "Ready",
+            True,
+            SUSPENDED_FOR_STANDBY,
+            f"RagFlowCluster {model.cluster} is a standby of {source}: its {len(model.schedules)} "
+            "schedules are suspended until it is promoted",
+        )
+    else:
+        editor.set(
+            "Ready",
+            True,
+            "Suspended" if model.suspend else "Scheduled",
+            f"{len(model.schedules)} schedules {state} to {len(model.destinations)} destinations",
+        )
     return editor.status, failures
 
 

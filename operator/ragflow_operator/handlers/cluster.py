@@ -5,7 +5,8 @@
   switched-off children, and writes the status only when it changed.
 - Deployment/StatefulSet events of our children refresh the owner's status (fast Ready), and a
   deleted child triggers a full reconcile (repair); while a restore from backup is pending
-  (handlers/cluster_restore.py) every child event, the restore Job's included, reconciles.
+  (handlers/cluster_restore.py) every child event, the restore Job's included, reconciles, and
+  so does a standby's finished sync Job (handlers/cluster_standby.py).
 Errors the user must fix (missing Secret, invalid combination, a child the API server refuses in
 the dry run) set Ready=False with a specific reason and a Warning Event, write nothing, and are
 retried by the timer, so the cluster recovers by itself; transient API errors back off
@@ -24,8 +25,17 @@ from typing import Any
 
 import kopf
 
-from ragflow_operator import cluster_status, conditions, errors, metrics, names, observe
+from ragflow_operator import (
+    cluster_status,
+    conditions,
+    errors,
+    metrics,
+    names,
+    observe,
+    standby_status,
+)
 from ragflow_operator.apply import apply_children
+from ragflow_operator.builders.backup import LABEL_JOB_KIND
 from ragflow_operator.builders.cluster import (
     CLUSTER_CHILD_KINDS,
     build_cluster_children,
@@ -33,8 +43,9 @@ from ragflow_operator.builders.cluster import (
 )
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.dependencies import generated_secret_keys
+from ragflow_operator.builders.standby import JOB_KIND as STANDBY_JOB_KIND
 from ragflow_operator.capabilities import Capabilities
-from ragflow_operator.handlers import outcome
+from ragflow_operator.handlers import cluster_standby, outcome
 from ragflow_operator.handlers.cluster_restore import plan_restore
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
@@ -181,6 +192,7 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             model = ClusterModel.from_body(dict(body))
             check_references(client, model)
             restore = plan_restore(client, model, current)
+            standby = cluster_standby.plan_standby(client, model, current, now)
             ctx = BuildContext(
                 model=model,
                 capabilities=capabilities,
@@ -232,7 +244,14 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             now=now,
             restore=restore.progress if restore is not None else None,
         )
+        if standby is not None:
+            status = standby_status.fold(status, standby, generation=generation, now=now)
         _write_status(client, body, current, status)
+        cluster_standby.export_metrics(model, standby)
+        for event in standby.events if standby is not None else []:
+            kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+        if cluster_standby.state_changed(current, model.spec):
+            cluster_standby.refresh_backup_policies(client, model.namespace, model.name)
 
 
 def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
@@ -297,6 +316,7 @@ def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
 def forget(body: kopf.Body, **_: Any) -> None:
     """Drop per-cluster memory; the children go with the owner (garbage collection)."""
     key = (body["metadata"]["namespace"], body["metadata"]["name"])
+    metrics.forget_standby(namespace=key[0], cluster=key[1])
     _written.pop(key, None)
     _seen_kinds.pop(key, None)
     _last_reconcile.pop(key, None)
@@ -305,6 +325,9 @@ def forget(body: kopf.Body, **_: Any) -> None:
 
 
 def _owner_name(body: Mapping[str, Any]) -> str | None:
+    labels = body.get("metadata", {}).get("labels") or {}
+    if labels.get(LABEL_JOB_KIND) == STANDBY_JOB_KIND:  # a sync Job (owned by its CronJob)
+        return labels.get(names.LABEL_INSTANCE)
     for ref in body.get("metadata", {}).get("ownerReferences") or []:
         if ref.get("kind") == names.KIND_CLUSTER and ref.get("apiVersion", "").startswith(
             names.GROUP
@@ -321,6 +344,15 @@ def _restore_pending(cluster: Mapping[str, Any]) -> bool:
     return bool((cluster.get("spec") or {}).get("restoreFrom")) and not restored
 
 
+def _sync_finished(body: Mapping[str, Any]) -> bool:
+    """A standby's sync Job finished: its summary goes into status.standby right away."""
+    labels = body.get("metadata", {}).get("labels") or {}
+    if labels.get(LABEL_JOB_KIND) != STANDBY_JOB_KIND:
+        return False
+    done = observe.job_facts(dict(body))
+    return bool(done.get("complete") or done.get("failedCondition"))
+
+
 def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A Deployment/StatefulSet of ours changed: refresh the owner (repair if deleted)."""
     owner = _owner_name(body)
@@ -332,7 +364,7 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
         cluster = client.get(cluster_ref(namespace, owner))
         if cluster is None or cluster["metadata"].get("deletionTimestamp"):
             return
-        if event.get("type") == "DELETED" or _restore_pending(cluster):
+        if event.get("type") == "DELETED" or _restore_pending(cluster) or _sync_finished(body):
             reconcile(cluster, client, memo.capabilities)
         elif body.get("kind") != "Job":
             refresh_status(cluster, client, memo.capabilities)

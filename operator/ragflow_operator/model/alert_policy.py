@@ -74,6 +74,8 @@ class BuiltinRules:
     backup_failed: BackupFailedRule
     pod_crash_looping: CrashLoopRule
     ingestion_backlog: BacklogRule
+    #: RagFlowStandbyLagging and RagFlowStandbySyncFailing (a standby cluster only).
+    standby_lagging: BackupFailedRule
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ def _builtin_rules(rules: dict[str, Any]) -> BuiltinRules:
     failed = rules["backupFailed"]
     crash = rules["podCrashLooping"]
     backlog = rules["ingestionBacklog"]
+    standby = rules["standbyLagging"]
     return BuiltinRules(
         high_query_latency=LatencyRule(
             latency["enabled"], float(latency["p95Seconds"]), latency["for"], latency["severity"]
@@ -211,6 +214,7 @@ def _builtin_rules(rules: dict[str, Any]) -> BuiltinRules:
         ingestion_backlog=BacklogRule(
             backlog["enabled"], int(backlog["depth"]), backlog["for"], backlog["severity"]
         ),
+        standby_lagging=BackupFailedRule(standby["enabled"], standby["for"], standby["severity"]),
     )
 
 

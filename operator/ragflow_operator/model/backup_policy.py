@@ -82,7 +82,7 @@ class BackupPolicyModel:
         if not meta.get("name"):
             raise InvalidSpec("metadata.name is required")
         schedules = tuple(_schedule(s) for s in spec.get("schedules") or [])
-        destinations = tuple(_destination(d) for d in spec.get("destinations") or [])
+        destinations = tuple(parse_destination(d) for d in spec.get("destinations") or [])
         if not schedules or not destinations:
             raise InvalidSpec("at least one schedule and one destination are required")
         minimum = int(spec.get("minSuccessfulDestinations", 1))
@@ -94,7 +94,7 @@ class BackupPolicyModel:
             raise InvalidSpec("spec.encryption.keySecret.name is required", reason="NoKeySecret")
         validation = spec.get("validation") or {}
         validation_cron = str(validation.get("schedule", "30 3 * * *"))
-        _check_cron(validation_cron, "validation")
+        check_cron(validation_cron, "validation")
         return cls(
             name=meta["name"],
             namespace=meta.get("namespace") or "default",
@@ -145,7 +145,7 @@ class BackupPolicyModel:
 _CRON_PROBE_START = datetime(2001, 1, 1, tzinfo=UTC)
 
 
-def _check_cron(expression: str, what: str) -> None:
+def check_cron(expression: str, what: str) -> None:
     """Parseable, and fires at least once (`0 0 31 2 *`, Feb 31st, never does)."""
     if not croniter.is_valid(expression):
         raise InvalidSpec(f"{what}: {expression!r} is not a valid cron expression", "InvalidCron")
@@ -161,7 +161,7 @@ def _schedule(raw: Json) -> Schedule:
     name, cron = str(raw.get("name") or ""), str(raw.get("schedule") or "")
     if not name:
         raise InvalidSpec("every schedule needs a name")
-    _check_cron(cron, f"schedule {name}")
+    check_cron(cron, f"schedule {name}")
     return Schedule(
         name=name,
         cron=cron,
@@ -171,7 +171,7 @@ def _schedule(raw: Json) -> Schedule:
     )
 
 
-def _destination(raw: Json) -> Destination:
+def parse_destination(raw: Json) -> Destination:
     providers = [p for p in PROVIDERS if raw.get(p)]
     if len(providers) != 1:
         raise InvalidSpec(f"destination {raw.get('name')!r} needs exactly one of s3, gcs, azure")

@@ -33,6 +33,11 @@ LAST_SUCCESS = "ragflow_operator_backup_last_success_timestamp_seconds"
 LAST_FAILURE = "ragflow_operator_backup_last_failure_timestamp_seconds"
 CRASH_LOOP = 'kube_pod_container_status_waiting_reason{%s,reason="CrashLoopBackOff"}'
 OTHER_BACKUP = f'namespace="{NAMESPACE}",cluster="other",policy="nightly"'
+STANDBY = f'namespace="{NAMESPACE}",cluster="{CLUSTER}"'
+OTHER_STANDBY = f'namespace="{NAMESPACE}",cluster="other"'
+STANDBY_LAG = "ragflow_operator_standby_lag_seconds"
+STANDBY_MAX_LAG = "ragflow_operator_standby_max_lag_seconds"
+STANDBY_FAILED = "ragflow_operator_standby_sync_failed"
 ALERT_LABELS = {"severity": "", "ragflow_cluster": CLUSTER}  # severity filled from the rule
 
 
@@ -241,6 +246,31 @@ CASES: dict[str, Case] = {
         fires_at=10,
         labels=BACKUP_LABELS,
     ),
+    # the served backup 1200s old vs maxLagSeconds 900 (for 5m) vs 300s old; the other
+    # cluster's lag never counts.
+    "RagFlowStandbyLagging": Case(
+        above=[
+            {"series": f"{STANDBY_LAG}{{{STANDBY}}}", "values": "1200x30"},
+            {"series": f"{STANDBY_MAX_LAG}{{{STANDBY}}}", "values": "900x30"},
+        ],
+        below=[
+            {"series": f"{STANDBY_LAG}{{{STANDBY}}}", "values": "300x30"},
+            {"series": f"{STANDBY_MAX_LAG}{{{STANDBY}}}", "values": "900x30"},
+            {"series": f"{STANDBY_LAG}{{{OTHER_STANDBY}}}", "values": "5000x30"},
+            {"series": f"{STANDBY_MAX_LAG}{{{OTHER_STANDBY}}}", "values": "900x30"},
+        ],
+        quiet_at=2,
+        fires_at=10,
+        labels=BACKUP_LABELS,
+    ),
+    # the newest sync failed (for 5m) vs it succeeded.
+    "RagFlowStandbySyncFailing": Case(
+        above=[{"series": f"{STANDBY_FAILED}{{{STANDBY}}}", "values": "1x30"}],
+        below=[{"series": f"{STANDBY_FAILED}{{{STANDBY}}}", "values": "0x30"}],
+        quiet_at=2,
+        fires_at=10,
+        labels=BACKUP_LABELS,
+    ),
 }
 
 
@@ -321,6 +351,39 @@ def test_rule_fires_above_threshold_after_for_and_stays_silent_below(
     (rule,) = [rule for rule in groups["groups"][0]["rules"] if rule["alert"] == alert]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules_without_annotations(groups, alert)))
     (tmp_path / "test.yaml").write_text(yaml.safe_dump(unit_test_file(rule, CASES[alert])))
+    result = subprocess.run(
+        [promtool(), "test", "rules", "test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("alert", ["RagFlowBackupStale", "RagFlowBackupMissing"])
+def test_a_following_standby_raises_no_backup_freshness_alert(alert: str, tmp_path: Path) -> None:
+    """Its BackupPolicy is suspended until promotion: no backup is expected, none is missed."""
+    groups = alerts.build_rule_groups(policy())
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules_without_annotations(groups, alert)))
+    series = [{"series": f"{STANDBY_MAX_LAG}{{{STANDBY}}}", "values": "900x200"}]
+    if alert == "RagFlowBackupStale":  # a backup from before it became a standby, long ago
+        series.append({"series": f"{LAST_SUCCESS}{{{BACKUP}}}", "values": "0x200"})
+    test = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "name": "standby",
+                "interval": "10m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": f"{DAY_PLUS + 10}m", "alertname": alert, "exp_alerts": []}
+                ],
+            }
+        ],
+    }
+    (tmp_path / "test.yaml").write_text(yaml.safe_dump(test))
     result = subprocess.run(
         [promtool(), "test", "rules", "test.yaml"],
         cwd=tmp_path,

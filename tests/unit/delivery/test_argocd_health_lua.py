@@ -138,6 +138,47 @@ CASES = {
         {"observedGeneration": 2, "conditions": [condition("Ready", "Unknown", "Starting")]},
         ("Progressing", "Starting"),
     ),
+    "standby following its primary": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "AllComponentsReady", "serving"),
+                condition("Progressing", "False", "RolledOut"),
+                condition("StandbyReady", "True", "Following", "serving backup b1 of docs-eu"),
+            ],
+        },
+        ("Healthy", "Standby (read-only): serving backup b1 of docs-eu"),
+    ),
+    "standby waiting for its first sync": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "AllComponentsReady", "serving"),
+                condition("StandbyReady", "False", "WaitingForSync", "waiting for the first sync"),
+            ],
+        },
+        ("Progressing", "Standby: waiting for the first sync"),
+    ),
+    "standby lagging": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "AllComponentsReady", "serving"),
+                condition("StandbyReady", "False", "Lagging", "backup b1 is 2000s old"),
+            ],
+        },
+        ("Degraded", "Standby: backup b1 is 2000s old"),
+    ),
+    "standby sync failing": (
+        {
+            "observedGeneration": 2,
+            "conditions": [
+                condition("Ready", "True", "AllComponentsReady", "serving"),
+                condition("StandbyReady", "False", "SyncFailed", "no destination readable"),
+            ],
+        },
+        ("Degraded", "Standby: no destination readable"),
+    ),
 }
 
 

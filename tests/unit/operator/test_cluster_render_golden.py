@@ -20,7 +20,7 @@ from ragflow_operator.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 TESTDATA = Path(__file__).parent / "testdata"
-SAMPLES = ["ragflowcluster-minimal", "ragflowcluster-production"]
+SAMPLES = ["ragflowcluster-minimal", "ragflowcluster-production", "ragflowcluster-standby"]
 KUBERNETES_VERSIONS = ["1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0"]
 CRD_KINDS = {"ServiceMonitor", "VerticalPodAutoscaler"}
 
