@@ -35,6 +35,7 @@ from ragruntime.backup.restore import (
     restore_from_any,
 )
 from ragruntime.backup.settings import BackupConfig
+from ragruntime.logs import configure_logging
 
 log = logging.getLogger(__name__)
 TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes of a termination message
@@ -266,8 +267,6 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     """Known failures → one clear line on stderr and exit code 2 (no traceback, no secrets)."""
 
     def run(args: argparse.Namespace) -> int:
-        from ragruntime.cli import configure_logging
-
         configure_logging(os.environ.get("RAGFLOW_LOG_LEVEL", "INFO"))
         try:
             return command(args)
