@@ -21,6 +21,7 @@ from typing import Any
 import kopf
 from croniter import croniter
 
+from ragflow_contract import backup_result
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import backup
@@ -86,21 +87,7 @@ def job_result(job: Json, pods: list[Json]) -> Json | None:
 
 
 def _backup_status(result: Json) -> Json:
-    keep = (
-        "job",
-        "id",
-        "schedule",
-        "type",
-        "parentId",
-        "startedAt",
-        "finishedAt",
-        "succeeded",
-        "bytes",
-        "storedBytes",
-        "error",
-        "keyId",
-        "keyFirstUsedAt",
-    )
+    keep = ("job", *backup_result.BACKUP_FIELDS)
     status = {k: result[k] for k in keep if k in result}
     status["destinations"] = [
         {"name": d.get("name"), "state": d.get("state"), "error": str(d.get("error") or "")[:300]}
@@ -111,7 +98,7 @@ def _backup_status(result: Json) -> Json:
 
 def _validation_status(result: Json) -> Json:
     details = [
-        {k: d[k] for k in ("destination", "test", "ok", "problems", "mbPerS", "id") if k in d}
+        {k: d[k] for k in backup_result.VALIDATION_DETAIL_FIELDS if k in d}
         for d in result.get("details") or []
     ]
     return {
