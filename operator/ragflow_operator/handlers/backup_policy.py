@@ -30,6 +30,7 @@ from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.references import require_secrets
 
 logger = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -267,17 +268,6 @@ def _start_on_demand(
     }
 
 
-def _check_secrets(client: KubeClient, model: BackupPolicyModel) -> None:
-    for name, key in model.referenced_secrets():
-        secret = client.get(ObjectRef("v1", "Secret", model.namespace, name))
-        if secret is None:
-            raise errors.MissingReference(f"Secret {name} does not exist", reason="MissingSecret")
-        if key and key not in (secret.get("data") or {}):
-            raise errors.MissingReference(
-                f"Secret {name} has no key {key}", reason="MissingSecretKey"
-            )
-
-
 def reconcile_backup_policy(
     client: KubeClient, body: Json, *, now: datetime
 ) -> tuple[Json, list[Json]]:
@@ -291,7 +281,9 @@ def reconcile_backup_policy(
         raise errors.MissingReference(
             f"RagFlowCluster {model.cluster} does not exist", reason="ClusterNotFound"
         )
-    _check_secrets(client, model)
+    require_secrets(
+        client, model.namespace, model.referenced_secrets(), referrer="referenced by the spec"
+    )
     target = backup.runtime_target(ClusterModel.from_body(cluster_body), model)
     children = backup.build_policy_children(model, target)
     on_demand = _on_demand_job(client, model, target, editor)  # checked before any write

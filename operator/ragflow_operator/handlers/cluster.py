@@ -39,6 +39,7 @@ from ragflow_operator.handlers.cluster_restore import plan_restore
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.references import require_secrets
 
 Json = dict[str, Any]
 logger = logging.getLogger(__name__)
@@ -61,19 +62,11 @@ def cluster_ref(namespace: str, name: str) -> ObjectRef:
 
 def check_references(client: KubeClient, model: ClusterModel) -> None:
     """Every Secret key the spec points at must exist before anything is created."""
-    refs = list(model.referenced_secrets())
-    custom_key = model.api_key.name != names.api_key_secret_name(model.name)
-    for ref in refs:
-        secret = client.get(ObjectRef("v1", "Secret", model.namespace, ref.name))
-        if secret is None:
-            raise errors.MissingReference(
-                f"Secret {ref.name} (referenced by the spec) does not exist", reason="MissingSecret"
-            )
-        if ref.key not in (secret.get("data") or {}):
-            raise errors.MissingReference(
-                f"Secret {ref.name} has no key {ref.key}", reason="MissingSecretKey"
-            )
-    if custom_key:
+    refs = [(ref.name, ref.key) for ref in model.referenced_secrets()]
+    require_secrets(client, model.namespace, refs, referrer="referenced by the spec")
+    # A Secret named in spec.apiKeySecret is generated when absent, but an existing one must
+    # hold the key.
+    if model.api_key.name != names.api_key_secret_name(model.name):
         secret = client.get(ObjectRef("v1", "Secret", model.namespace, model.api_key.name))
         if secret is not None and model.api_key.key not in (secret.get("data") or {}):
             raise errors.MissingReference(
