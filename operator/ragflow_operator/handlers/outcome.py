@@ -45,7 +45,7 @@ def classify(exc: BaseException) -> Failure:
     """The condition reason and retry class of an exception raised by a reconcile."""
     if isinstance(exc, errors.ApiInvalid):  # a write the server refused outright (400/422)
         return Failure("ChildRejected", str(exc)[:MESSAGE_LIMIT], transient=False)
-    if isinstance(exc, errors.ApiConflict | errors.ApiThrottled | errors.DependencyNotReady):
+    if isinstance(exc, errors.ApiConflict | errors.ApiThrottled):
         return Failure(exc.reason, str(exc)[:MESSAGE_LIMIT], transient=True)
     if isinstance(exc, errors.OperatorError):  # InvalidSpec, MissingReference, other API errors
         return Failure(exc.reason, str(exc)[:MESSAGE_LIMIT], transient=False)
