@@ -145,7 +145,7 @@ def _prune_after_backup(repos: list[Repository], config: BackupConfig, own: str)
 
 def cmd_list(args: argparse.Namespace) -> int:
     config = _config(args)
-    listing = []
+    listing: list[dict[str, Any]] = []
     for repo in _repos(config, args.destination):
         try:
             entries = [e.to_raw() for e in repo.load_catalog().entries]

@@ -75,9 +75,8 @@ def container_environment(manifests: list[Json], kind: str, name: str) -> dict[s
         m["metadata"]["name"]: m.get("data") or {} for m in manifests if m["kind"] == "ConfigMap"
     }
     (workload,) = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
-    pod = workload["spec"]["template"]["spec"]
-    if kind == "CronJob":
-        pod = workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    spec = workload["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else workload["spec"]
+    pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     found: dict[str, Json] = {}
     for source in container.get("envFrom") or []:

@@ -318,7 +318,7 @@ def _warn(body: Json, failure: Json) -> None:
         message = f"validation {failure['job']} failed: " + "; ".join(
             p for d in failure.get("details") or [] for p in d.get("problems") or []
         )
-        kopf.warn(body, reason="ValidationFailed", message=message[:1000])
+        kopf.warn(outcome.event_target(body), reason="ValidationFailed", message=message[:1000])
         return
     failed = [
         f"{d.get('name')}: {d.get('error')}"
@@ -327,7 +327,9 @@ def _warn(body: Json, failure: Json) -> None:
     ]
     reason = "BackupFailed" if not failure.get("succeeded") else "DestinationFailed"
     detail = failure.get("error") or "; ".join(failed)
-    kopf.warn(body, reason=reason, message=f"{failure['job']}: {detail}"[:1000])
+    kopf.warn(
+        outcome.event_target(body), reason=reason, message=f"{failure['job']}: {detail}"[:1000]
+    )
 
 
 def run_reconcile(client: KubeClient, body: Json) -> None:

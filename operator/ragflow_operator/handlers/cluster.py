@@ -215,7 +215,10 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             if result.removed:
                 parts.append(f"removed {', '.join(map(str, result.removed))}")
             kopf.event(
-                dict(body), type="Normal", reason="ChildrenChanged", message="; ".join(parts)[:1000]
+                outcome.event_target(body),
+                type="Normal",
+                reason="ChildrenChanged",
+                message="; ".join(parts)[:1000],
             )
         status = cluster_status.summarise(
             model,
@@ -330,7 +333,7 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
         elif body.get("kind") != "Job":
             refresh_status(cluster, client, memo.capabilities)
     except errors.OperatorError as err:
-        kopf.warn(dict(body), reason="StatusRefreshFailed", message=str(err)[:500])
+        kopf.warn(outcome.event_target(body), reason="StatusRefreshFailed", message=str(err)[:500])
 
 
 for _group, _plural in (("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs")):
