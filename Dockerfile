@@ -42,6 +42,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 COPY ragruntime/ ragruntime/
+COPY ragflow_contract/ ragflow_contract/
 # A throwaway virtualenv: bases whose system pip refuses installs (PEP 668) build the same way.
 RUN --mount=type=secret,id=pip-ca --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
     python -m venv /opt/build \

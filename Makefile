@@ -8,10 +8,11 @@ PYTEST_ARGS ?=
 install:
 	bash scripts/bootstrap.sh
 
-lint:
+lint:  # style, the layers (.importlinter), types (mypy: [tool.mypy] in pyproject.toml)
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	lint-imports
+	$(PYTHON) -m mypy
 
 test: install lint
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

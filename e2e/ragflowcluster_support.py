@@ -175,6 +175,23 @@ def wait_ready(
     return wait_for(f"RagFlowCluster {namespace}/{name} Ready=True", probe, timeout)
 
 
+def wait_quiet(cluster: Cluster, namespace: str, quiet_for: float, timeout: float = 120.0) -> int:
+    """Wait until the operator has written nothing in `namespace` for `quiet_for` seconds.
+
+    Returns the audit offset where that quiet stretch began (later writes are after it).
+    """
+    offset, quiet_since = cluster.audit_offset(), time.monotonic()
+    deadline = quiet_since + timeout
+    while time.monotonic() - quiet_since < quiet_for:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the operator kept writing in {namespace} for {timeout:.0f}s")
+        writes = operator_writes(cluster, offset)
+        if any(e["objectRef"].get("namespace") == namespace for e in writes):
+            offset, quiet_since = cluster.audit_offset(), time.monotonic()
+        time.sleep(0.25)
+    return offset
+
+
 def operator_writes(cluster: Cluster, since: int) -> list[dict[str, Any]]:
     """Write requests (audit events) made by the operator (our client or kopf) after `since`."""
     return [

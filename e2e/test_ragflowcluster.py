@@ -27,6 +27,7 @@ from e2e.ragflowcluster_support import (
     install_crds,
     operator_writes,
     wait_for,
+    wait_quiet,
     wait_ready,
 )
 
@@ -233,9 +234,9 @@ def test_deleted_child_is_repaired_and_noop_resyncs_write_nothing(cluster, names
         timeout=30,
     )
     wait_ready(cluster, namespace, "docs")
-    time.sleep(2 * operator.resync_seconds)  # let status settle after the repair
-    offset = cluster.audit_offset()
-    time.sleep(4 * operator.resync_seconds + 1)  # at least 4 resyncs of every cluster
+    # The status settles after the repair: two resyncs without a write, however long that takes.
+    offset = wait_quiet(cluster, namespace, quiet_for=2 * operator.resync_seconds)
+    time.sleep(4 * operator.resync_seconds + 1)  # the window observed: 4 resyncs of every cluster
     writes = [
         e for e in operator_writes(cluster, offset) if e["objectRef"].get("namespace") == namespace
     ]

@@ -26,8 +26,8 @@ from ragruntime.api.auth import AuditTrail, authorize
 from ragruntime.api.errors import install_error_handlers
 from ragruntime.api.routes import chunks, datasets, documents, keys, retrieval, system
 from ragruntime.config import Settings
+from ragruntime.embedding import Embedder
 from ragruntime.errors import RuntimeServiceError
-from ragruntime.ingest.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.metrics import RuntimeMetrics
 from ragruntime.runtime import Runtime, load_embedder, open_runtime

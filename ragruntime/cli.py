@@ -8,38 +8,13 @@ No logic here: configuration comes from ``RAGFLOW_*`` variables (``ragruntime.co
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from ragruntime.config import Role, Settings
+from ragruntime.logs import configure_logging
 from ragruntime.security import cli as keys_cli
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line, with the ``extra=`` fields."""
-
-    RESERVED = set(vars(logging.makeLogRecord({})))
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in self.RESERVED})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragflow_contract import environment
 from ragruntime.security.tls import TlsFiles
 
 
@@ -27,9 +28,9 @@ class Role(StrEnum):
 
 
 class Settings(BaseSettings):
-    """Every knob of the runtime; the operator's ConfigMap sets the same names."""
+    """Every knob of the runtime; the operator sets those ``ragflow_contract.environment`` names."""
 
-    model_config = SettingsConfigDict(env_prefix="RAGFLOW_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=environment.PREFIX, env_file=None, extra="ignore")
 
     data_dir: Path = Field(
         Path("./ragflow-data"),

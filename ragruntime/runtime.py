@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ragruntime.config import Settings
-from ragruntime.ingest.embedding import Embedder, set_torch_threads
+from ragruntime.embedding import Embedder, set_torch_threads
 from ragruntime.metrics import RuntimeMetrics
 from ragruntime.retrieval.sync import IndexManager
 from ragruntime.security.tls import postgres_connect_args

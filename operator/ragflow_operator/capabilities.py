@@ -1,8 +1,10 @@
 """What optional APIs the cluster serves, as a frozen value the builders can branch on.
 
 `Capabilities.from_resources` turns API discovery facts ({groupVersion: {kinds}}, gathered by
-k8s.KubeClient.served_kinds) into flags. The handlers discover once at startup and the value is
-passed to every builder; the AlertPolicy builders read `prometheus_rule`. `parse_flags` reads the
+k8s.KubeClient.served_kinds) into flags. The RagFlowCluster handlers use the value discovered at
+operator startup (handlers/lifecycle.py, `memo.capabilities`): an API installed later is used
+after a restart. The AlertPolicy handler does not use it: it asks discovery for the monitoring
+APIs on every reconcile (handlers/alert_policy.py). `parse_flags` reads the
 `render --capabilities` option. No I/O here (the builders import this module).
 """
 

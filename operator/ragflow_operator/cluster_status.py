@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ragflow_operator import conditions, names
 from ragflow_operator.conditions import FALSE, TRUE
@@ -52,15 +52,24 @@ class ClusterFacts:
     dependencies: Mapping[str, WorkloadFacts]
 
 
-def _dependency_condition(dep: Dependency, facts: ClusterFacts) -> tuple[str, str, str]:
-    """(status, reason, message) of one dependency condition."""
-    label = DEPENDENCY_CONDITIONS[dep.component][1]
+class Verdict(NamedTuple):
+    """One condition as this reconcile sees it (conditions.set_condition keeps its times)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
+def _dependency_verdict(dep: Dependency, facts: ClusterFacts) -> Verdict:
+    type_, label = DEPENDENCY_CONDITIONS[dep.component]
     if not dep.is_managed:
-        return TRUE, "External", f"external {label} configured; the runtime's /ready checks it"
+        message = f"external {label} configured; the runtime's /ready checks it"
+        return Verdict(type_, TRUE, "External", message)
     sts = facts.dependencies.get(dep.component, MISSING)
     if sts.is_ready:
-        return TRUE, "StatefulSetReady", f"managed {label}: {sts.summary()}"
-    return FALSE, "StatefulSetNotReady", f"managed {label}: {sts.summary()}"
+        return Verdict(type_, TRUE, "StatefulSetReady", f"managed {label}: {sts.summary()}")
+    return Verdict(type_, FALSE, "StatefulSetNotReady", f"managed {label}: {sts.summary()}")
 
 
 def _base(model: ClusterModel, current: Mapping[str, Any]) -> tuple[Json, list[dict[str, Any]]]:
@@ -71,6 +80,72 @@ def _base(model: ClusterModel, current: Mapping[str, Any]) -> tuple[Json, list[d
         "selector": names.selector_string(names.selector_labels(model.name, names.COMPONENT_API)),
     }
     return status, [dict(c) for c in current.get("conditions") or []]
+
+
+def _runtime_workloads(facts: ClusterFacts) -> dict[str, WorkloadFacts]:
+    return {"api": facts.api, "worker": facts.worker}
+
+
+def _all_workloads(facts: ClusterFacts) -> dict[str, WorkloadFacts]:
+    return {**_runtime_workloads(facts), **facts.dependencies}
+
+
+def _stuck(facts: ClusterFacts) -> dict[str, str]:
+    """Runtime workload -> why its rollout is stuck (only those that are)."""
+    return {n: w.stuck_reason for n, w in _runtime_workloads(facts).items() if w.stuck_reason}
+
+
+def _short(facts: ClusterFacts) -> list[str]:
+    """Workloads that run the desired spec with fewer pods available than desired."""
+    return [n for n, w in _all_workloads(facts).items() if w.rolled_out and not w.is_ready]
+
+
+def _progressing(facts: ClusterFacts) -> Verdict:
+    rolling = [name for name, w in _all_workloads(facts).items() if not w.rolled_out]
+    if rolling:
+        return Verdict(
+            "Progressing", TRUE, "RollingOut", "waiting for: " + ", ".join(sorted(rolling))
+        )
+    return Verdict("Progressing", FALSE, "RolledOut", "every workload runs the desired spec")
+
+
+def _degraded(facts: ClusterFacts) -> Verdict:
+    stuck, short = _stuck(facts), _short(facts)
+    if stuck:
+        detail = ", ".join(f"{name}: {reason}" for name, reason in sorted(stuck.items()))
+        return Verdict("Degraded", TRUE, "RolloutStuck", detail)
+    if short:
+        detail = "fewer pods available than desired: " + ", ".join(sorted(short))
+        return Verdict("Degraded", TRUE, "PodsUnavailable", detail)
+    return Verdict("Degraded", FALSE, "AsExpected", "no unavailable pods")
+
+
+def _restored(restore: RestoreProgress) -> Verdict:
+    if not restore.pending:
+        return Verdict("Restored", TRUE, "RestoreSucceeded", restore.message)
+    reasons = {"waiting": "WaitingForDependencies", "running": "Restoring"}
+    return Verdict("Restored", FALSE, reasons[restore.state], restore.message)
+
+
+def _ready(
+    model: ClusterModel,
+    facts: ClusterFacts,
+    *,
+    deps_ready: bool,
+    notes: str,
+    restore: RestoreProgress | None,
+) -> tuple[Verdict, str]:
+    """The Ready condition and the phase that goes with it."""
+    if restore is not None and restore.pending:
+        return Verdict("Ready", FALSE, "Restoring", restore.message + notes), "Provisioning"
+    if deps_ready and all(w.is_ready for w in _all_workloads(facts).values()):
+        message = f"serving at {model.endpoint()}{notes}"
+        return Verdict("Ready", TRUE, "AllComponentsReady", message), "Running"
+    waiting = [f"{n} {w.summary()}" for n, w in _runtime_workloads(facts).items() if not w.is_ready]
+    if not deps_ready:
+        waiting.insert(0, "dependencies not ready")
+    phase = "Degraded" if _stuck(facts) or _short(facts) else "Provisioning"
+    return Verdict("Ready", FALSE, "ComponentsNotReady", "; ".join(waiting) + notes), phase
 
 
 def summarise(
@@ -84,72 +159,21 @@ def summarise(
 ) -> Json:
     """The full status the operator wants, keeping transition times of unchanged conditions."""
     status, conds = _base(model, current)
-    gen = model.generation
-
-    def put(type_: str, value: str, reason: str, message: str) -> None:
-        nonlocal conds
+    dependencies = [_dependency_verdict(dep, facts) for dep in model.dependencies]
+    deps_ready = all(verdict.status == TRUE for verdict in dependencies)
+    notes = ("; " + "; ".join(skipped)) if skipped else ""
+    ready, phase = _ready(model, facts, deps_ready=deps_ready, notes=notes, restore=restore)
+    restored = [_restored(restore)] if restore is not None else []
+    for verdict in (*dependencies, _progressing(facts), _degraded(facts), *restored, ready):
         conds = conditions.set_condition(
             conds,
-            type_=type_,
-            status=value,
-            reason=reason,
-            message=message,
-            generation=gen,
+            type_=verdict.type,
+            status=verdict.status,
+            reason=verdict.reason,
+            message=verdict.message,
+            generation=model.generation,
             now=now,
         )
-
-    deps_ready = True
-    for dep in model.dependencies:
-        value, reason, message = _dependency_condition(dep, facts)
-        put(DEPENDENCY_CONDITIONS[dep.component][0], value, reason, message)
-        deps_ready = deps_ready and value == TRUE
-
-    workloads = {"api": facts.api, "worker": facts.worker}
-    all_workloads = [*workloads.values(), *facts.dependencies.values()]
-    rolling = [name for name, w in {**workloads, **facts.dependencies}.items() if not w.rolled_out]
-    stuck = {name: w.stuck_reason for name, w in workloads.items() if w.stuck_reason}
-    if rolling:
-        put("Progressing", TRUE, "RollingOut", "waiting for: " + ", ".join(sorted(rolling)))
-    else:
-        put("Progressing", FALSE, "RolledOut", "every workload runs the desired spec")
-
-    short = [
-        n for n, w in {**workloads, **facts.dependencies}.items() if w.rolled_out and not w.is_ready
-    ]
-    if stuck:
-        detail = ", ".join(f"{name}: {reason}" for name, reason in sorted(stuck.items()))
-        put("Degraded", TRUE, "RolloutStuck", detail)
-    elif short:
-        put(
-            "Degraded",
-            TRUE,
-            "PodsUnavailable",
-            "fewer pods available than desired: " + ", ".join(sorted(short)),
-        )
-    else:
-        put("Degraded", FALSE, "AsExpected", "no unavailable pods")
-
-    ready = deps_ready and all(w.is_ready for w in all_workloads)
-    notes = ("; " + "; ".join(skipped)) if skipped else ""
-    if restore is not None:
-        reasons = {"waiting": "WaitingForDependencies", "running": "Restoring"}
-        if restore.pending:
-            put("Restored", FALSE, reasons[restore.state], restore.message)
-        else:
-            put("Restored", TRUE, "RestoreSucceeded", restore.message)
-    if restore is not None and restore.pending:
-        put("Ready", FALSE, "Restoring", restore.message + notes)
-        phase = "Provisioning"
-    elif ready:
-        put("Ready", TRUE, "AllComponentsReady", f"serving at {model.endpoint()}{notes}")
-        phase = "Running"
-    else:
-        waiting = [f"{name} {w.summary()}" for name, w in workloads.items() if not w.is_ready]
-        if not deps_ready:
-            waiting.insert(0, "dependencies not ready")
-        put("Ready", FALSE, "ComponentsNotReady", "; ".join(waiting) + notes)
-        phase = "Degraded" if stuck or short else "Provisioning"
-
     status.update(
         phase=phase,
         replicas=facts.api.current,

@@ -38,16 +38,6 @@ class MissingReference(OperatorError):
             self.reason = reason
 
 
-class DependencyNotReady(OperatorError):
-    """Something we wait for is not ready yet; retry after `delay` seconds."""
-
-    reason = "DependencyNotReady"
-
-    def __init__(self, message: str, delay: float = 10.0) -> None:
-        super().__init__(message)
-        self.delay = delay
-
-
 # --- Translated Kubernetes API errors (raised only by k8s.py) ---------------------------------
 
 

@@ -233,11 +233,6 @@ class KubeClient:
             what=f"patch status of {ref}",
         )
 
-    def post_event(self, event: Json) -> None:
-        """Create a core/v1 Event (best effort is the caller's choice)."""
-        namespace = event["metadata"]["namespace"]
-        self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event, what="event")
-
     # --- discovery -----------------------------------------------------------------------------
     def served_kinds(self, group_versions: Iterable[str]) -> dict[str, set[str]]:
         """For each groupVersion the server serves, the kinds it serves (absent ones omitted)."""

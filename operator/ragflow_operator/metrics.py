@@ -4,8 +4,7 @@
 Handlers call `reconcile_timer(kind)` around a reconcile and `record_children_applied` after an
 apply; handlers/backup_policy.py calls `observe_backup_policy` after every reconcile with the status
 before and after it (gauges re-exported idempotently, so a restarted operator re-exports the
-newest success and failure times; a finished backup counted once). `record_backup_outcome` and
-`observe_backup_status` are lower-level alternatives for callers that see Jobs finish. The
+newest success and failure times; a finished backup counted once). The
 AlertPolicy rules RagFlowBackupStale/Missing/Failed read those gauges (builders/alerts.py).
 handlers/cluster.py calls `observe_standby` / `forget_standby` for standby clusters (the lag
 gauges behind RagFlowStandbyLagging and RagFlowStandbySyncFailing).
@@ -128,39 +127,20 @@ def record_children_applied(kind: str, manifests: Iterable[dict[str, Any]]) -> N
         CHILDREN_APPLIED.labels(kind=kind, child_kind=manifest.get("kind", "Unknown")).inc()
 
 
-def _unix(moment: datetime | float) -> float:
-    return moment.timestamp() if isinstance(moment, datetime) else float(moment)
-
-
-def record_backup_outcome(
-    *, namespace: str, cluster: str, policy: str, succeeded: bool, finished_at: datetime | float
-) -> None:
-    """A backup of `policy` just finished: count it and move the matching timestamp gauge.
-
-    Call once per finished backup (on the transition), so the counter is not inflated.
-    """
-    result = BACKUP_SUCCEEDED if succeeded else BACKUP_FAILED
-    BACKUP_OUTCOMES.labels(namespace=namespace, cluster=cluster, policy=policy, result=result).inc()
-    gauge = BACKUP_LAST_SUCCESS if succeeded else BACKUP_LAST_FAILURE
-    labels = {"namespace": namespace, "cluster": cluster, "policy": policy}
-    current = _current_value(gauge, labels)
-    gauge.labels(**labels).set(max(current or 0.0, _unix(finished_at)))
-
-
-def observe_backup_status(
+def _export_backup_times(
     *,
     namespace: str,
     cluster: str,
     policy: str,
-    last_success: datetime | float | None,
-    last_failure: datetime | float | None,
+    last_success: float | None,
+    last_failure: float | None,
 ) -> None:
-    """Export the newest success/failure times read from a BackupPolicy status (idempotent)."""
+    """Export the newest success/failure times (Unix seconds) of a BackupPolicy (idempotent)."""
     labels = {"namespace": namespace, "cluster": cluster, "policy": policy}
     if last_success is not None:
-        BACKUP_LAST_SUCCESS.labels(**labels).set(_unix(last_success))
+        BACKUP_LAST_SUCCESS.labels(**labels).set(last_success)
     if last_failure is not None:
-        BACKUP_LAST_FAILURE.labels(**labels).set(_unix(last_failure))
+        BACKUP_LAST_FAILURE.labels(**labels).set(last_failure)
 
 
 def _parse_time(value: object) -> float | None:
@@ -190,7 +170,7 @@ def observe_backup_policy(
     last = status.get("lastBackup") or {}
     success = _parse_time((status.get("lastSuccessfulBackup") or {}).get("finishedAt"))
     failure = None if last.get("succeeded") else _parse_time(last.get("finishedAt"))
-    observe_backup_status(
+    _export_backup_times(
         namespace=namespace,
         cluster=cluster,
         policy=policy,
@@ -242,14 +222,6 @@ def forget_standby(*, namespace: str, cluster: str) -> None:
     for metric in (STANDBY_LAG, STANDBY_MAX_LAG, STANDBY_SYNC_FAILED):
         with contextlib.suppress(KeyError):  # never set for this cluster
             metric.remove(namespace, cluster)
-
-
-def _current_value(gauge: Gauge, labels: dict[str, str]) -> float | None:
-    for metric in gauge.collect():
-        for sample in metric.samples:
-            if sample.labels == labels:
-                return float(sample.value)
-    return None
 
 
 def start_metrics_server(port: int, address: str = "0.0.0.0") -> WSGIServer:

@@ -33,7 +33,7 @@ class RequestBody(BaseModel):
 
 
 class CreateDataset(DatasetFields):
-    name: text(DATASET_NAME_MAX_CHARS, 1)  # type: ignore[valid-type] - required here
+    name: text(DATASET_NAME_MAX_CHARS, 1)  # required here
 
 
 class UpdateDataset(DatasetFields):

@@ -9,7 +9,7 @@ upload; the services then copy the temporary files into the file store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Request
@@ -40,7 +40,7 @@ OPENAPI_MULTIPART = {  # the body as /openapi.json describes it (the route reads
 }
 
 
-async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     received = 0
     async for chunk in request.stream():
         received += len(chunk)

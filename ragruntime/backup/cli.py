@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ragflow_contract import backup_result, environment
 from ragruntime.backup import crypto, redact
 from ragruntime.backup.destinations.base import DestinationError
 from ragruntime.backup.destinations.factory import build_destinations
@@ -35,9 +36,9 @@ from ragruntime.backup.restore import (
     restore_from_any,
 )
 from ragruntime.backup.settings import BackupConfig
+from ragruntime.logs import configure_logging
 
 log = logging.getLogger(__name__)
-TERMINATION_LIMIT = 4000  # Kubernetes keeps at most 4096 bytes of a termination message
 USER_ERRORS = (
     UnknownBackup,
     RestoreFailed,
@@ -53,9 +54,11 @@ def emit(summary: dict[str, Any], termination_log: str | None) -> None:
     print(text)
     if termination_log:
         compact = summary
-        while len(json.dumps(compact)) > TERMINATION_LIMIT and compact.get("details"):
+        while len(json.dumps(compact)) > backup_result.TERMINATION_LIMIT and compact.get("details"):
             compact = {**compact, "details": compact["details"][:-1]}
-        Path(termination_log).write_text(json.dumps(compact, sort_keys=True)[:TERMINATION_LIMIT])
+        Path(termination_log).write_text(
+            json.dumps(compact, sort_keys=True)[: backup_result.TERMINATION_LIMIT]
+        )
 
 
 def _config(args: argparse.Namespace) -> BackupConfig:
@@ -100,7 +103,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     repos = _repos(config)
     with snapshot.capture(_settings(), config.include, args.workdir) as captured:
         result = run_backup(captured, [r.destination for r in repos], keyring, options)
-    summary: dict[str, Any] = {"kind": "backup", **result.summary(), "keyId": keyring.active_id}
+    summary: dict[str, Any] = {
+        "kind": backup_result.KIND_BACKUP,
+        **result.summary(),
+        "keyId": keyring.active_id,
+    }
     if result.succeeded:
         summary["keyFirstUsedAt"] = _key_first_used(repos, result, keyring.active_id)
     if result.succeeded and not args.no_prune:
@@ -138,7 +145,7 @@ def _prune_after_backup(repos: list[Repository], config: BackupConfig, own: str)
 
 def cmd_list(args: argparse.Namespace) -> int:
     config = _config(args)
-    listing = []
+    listing: list[dict[str, Any]] = []
     for repo in _repos(config, args.destination):
         try:
             entries = [e.to_raw() for e in repo.load_catalog().entries]
@@ -184,7 +191,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             reports.append({"destination": repo.name, "ok": False, "problems": [problem[:300]]})
     ok = bool(reports) and all(r["ok"] for r in reports)
     emit(
-        {"kind": "validation", "ok": ok, "tests": sorted(tests), "details": reports},
+        {
+            "kind": backup_result.KIND_VALIDATION,
+            "ok": ok,
+            "tests": sorted(tests),
+            "details": reports,
+        },
         args.termination_log,
     )
     return 0 if ok else 1
@@ -213,7 +225,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     )
     emit(
         {
-            "kind": "restore",
+            "kind": backup_result.KIND_RESTORE,
             "id": outcome.manifest.backup_id,
             "destination": outcome.destination,
             "skipped": [{"destination": n, "reason": why[:300]} for n, why in outcome.skipped],
@@ -266,9 +278,7 @@ def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     """Known failures → one clear line on stderr and exit code 2 (no traceback, no secrets)."""
 
     def run(args: argparse.Namespace) -> int:
-        from ragruntime.cli import configure_logging
-
-        configure_logging(os.environ.get("RAGFLOW_LOG_LEVEL", "INFO"))
+        configure_logging(os.environ.get(environment.LOG_LEVEL, "INFO"))
         try:
             return command(args)
         except USER_ERRORS as exc:

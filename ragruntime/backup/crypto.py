@@ -198,11 +198,11 @@ def decrypt_chunks(data_key: bytes, context: Context, sealed: Iterable[bytes]) -
     exhausted = False
     while True:
         while len(buffer) <= record and not exhausted:
-            piece = next(stream, None)
-            if piece is None:
+            more = next(stream, None)
+            if more is None:
                 exhausted = True
             else:
-                buffer += piece
+                buffer += more
         final = exhausted and len(buffer) <= record
         sealed_chunk, buffer = buffer[:record], buffer[record:]
         if len(sealed_chunk) < NONCE_BYTES + TAG_BYTES:

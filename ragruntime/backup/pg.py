@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from ragflow_contract.environment import DATABASE_TLS
 from ragruntime.backup import redact
 from ragruntime.security.tls import TlsFiles, postgres_connect_args
 from ragruntime.store.database import normalise_url
@@ -48,13 +49,13 @@ def libpq_env(url: str) -> dict[str, str]:
         env["PGSSLMODE"] = sslmode
     # The runtime's TLS settings (ragruntime.security.tls) apply to the dump tools too.
     for setting, variable in (
-        ("RAGFLOW_DATABASE_TLS_CA", "PGSSLROOTCERT"),
-        ("RAGFLOW_DATABASE_TLS_CERT", "PGSSLCERT"),
-        ("RAGFLOW_DATABASE_TLS_KEY", "PGSSLKEY"),
+        (DATABASE_TLS.ca, "PGSSLROOTCERT"),
+        (DATABASE_TLS.cert, "PGSSLCERT"),
+        (DATABASE_TLS.key, "PGSSLKEY"),
     ):
         if env.get(setting):
             env[variable] = env[setting]
-    if env.get("RAGFLOW_DATABASE_TLS_CA"):
+    if env.get(DATABASE_TLS.ca):
         env["PGSSLMODE"] = "verify-full"
     return env
 
@@ -62,9 +63,9 @@ def libpq_env(url: str) -> dict[str, str]:
 def tls_connect_args() -> dict[str, Any]:
     """psycopg arguments from the runtime's RAGFLOW_DATABASE_TLS_* (verify-full), or none."""
     tls = TlsFiles(
-        os.environ.get("RAGFLOW_DATABASE_TLS_CA", ""),
-        os.environ.get("RAGFLOW_DATABASE_TLS_CERT", ""),
-        os.environ.get("RAGFLOW_DATABASE_TLS_KEY", ""),
+        os.environ.get(DATABASE_TLS.ca, ""),
+        os.environ.get(DATABASE_TLS.cert, ""),
+        os.environ.get(DATABASE_TLS.key, ""),
     )
     return postgres_connect_args(tls)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ragflow_contract import environment
 from ragruntime.backup.destinations.deadline import DEFAULT_BUDGET_S, DEFAULT_CALL_TIMEOUT_S
 from ragruntime.backup.destinations.factory import destination_kind
 from ragruntime.backup.destinations.retry import DEFAULT_BACKOFF
@@ -85,7 +86,7 @@ class BackupConfig:
             for s in raw.get("schedules") or []
         ]
         return cls(
-            cluster=str(raw.get("cluster") or os.environ.get("RAGFLOW_CLUSTER_NAME", "local")),
+            cluster=str(raw.get("cluster") or os.environ.get(environment.CLUSTER_NAME, "local")),
             destinations=destinations,
             keyring_file=str(keyring),
             min_successful=minimum,

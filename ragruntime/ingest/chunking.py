@@ -51,7 +51,7 @@ def delimiter_pattern(delimiter: str) -> re.Pattern[str]:
     if "\\" in delimiter:
         try:
             delimiter = delimiter.encode().decode("unicode_escape")
-        except UnicodeError as exc:
+        except UnicodeDecodeError as exc:
             raise ValueError(f"invalid escape sequence in delimiter ({exc.reason})") from None
     multi = re.findall(r"`([^`]+)`", delimiter)
     singles = re.sub(r"`[^`]+`", "", delimiter)

@@ -1,6 +1,6 @@
 """Keeps each API process's query-side index in step with the system of record, by dataset version.
 
-Milvus (through ``VectorStore``) stays the source of truth for chunks; the metadata database says
+Milvus (``MilvusVectorStore``) stays the source of truth for chunks; the metadata database says
 which generation of each document is searchable and bumps ``datasets.version`` with every change
 that can alter retrieval. ``IndexManager.snapshot(dataset_id, version)`` returns a
 ``DatasetIndex`` synced at least to ``version``:

@@ -19,6 +19,7 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -100,7 +101,7 @@ class IssuedKey:
     token: str
 
 
-def _row_to_key(row: Mapping[str, object]) -> ApiKey:
+def _row_to_key(row: Mapping[Any, Any]) -> ApiKey:
     scope = row["dataset_ids"]
     return ApiKey(
         id=str(row["id"]),

@@ -1,4 +1,4 @@
-"""Datasets and documents in the metadata database (``MetadataStore`` and its SQL implementation).
+"""Datasets and documents in the metadata database (``SqlMetadataStore``: SQLite or PostgreSQL).
 
 Called by the services in ``ragruntime.services`` and by the worker (through
 ``ragruntime.store.queue``, which shares the engine). Every change that can alter what retrieval
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,43 +39,6 @@ def escape_like(text: str) -> str:
 
 def new_id() -> str:
     return uuid.uuid4().hex
-
-
-class MetadataStore(Protocol):
-    """What the services need from the metadata database."""
-
-    engine: sa.Engine
-
-    def ping(self) -> None: ...
-    def create_dataset(self, *, name: str, fields: dict[str, Any]) -> Dataset: ...
-    def get_dataset(self, dataset_id: str) -> Dataset: ...
-    def list_datasets(
-        self,
-        *,
-        page: int,
-        page_size: int,
-        orderby: str,
-        desc: bool,
-        id: str | None,
-        name: str | None,
-    ) -> tuple[list[Dataset], int]: ...
-    def update_dataset(self, dataset_id: str, fields: dict[str, Any]) -> Dataset: ...
-    def delete_datasets(self, ids: Sequence[str] | None) -> list[str]: ...
-    def dataset_versions(self, ids: Iterable[str]) -> dict[str, int]: ...
-    def add_documents(self, dataset: Dataset, new: Sequence[NewDocument]) -> list[Document]: ...
-    def get_document(self, dataset_id: str, document_id: str) -> Document: ...
-    def list_documents(self, dataset_id: str, **filters: Any) -> tuple[list[Document], int]: ...
-    def update_document(
-        self, dataset_id: str, document_id: str, fields: dict[str, Any]
-    ) -> Document: ...
-    def delete_documents(self, dataset_id: str, ids: Sequence[str] | None) -> list[Document]: ...
-    def searchable_generations(
-        self, dataset_ids: Sequence[str], document_ids: Sequence[str] | None
-    ) -> dict[str, list[int]]: ...
-    def ensure_generation(self, dataset_id: str, document_id: str, generation: int) -> int: ...
-    def adjust_chunk_count(
-        self, dataset_id: str, document_id: str, delta: int, tokens: int
-    ) -> None: ...
 
 
 class SqlMetadataStore:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,44 +74,6 @@ def _terms_json(values: Sequence[str]) -> str:
 class VectorHit:
     chunk: Chunk
     score: float
-
-
-class VectorStore(Protocol):
-    def ping(self) -> None: ...
-    def ensure_collection(self, dataset_id: str) -> None: ...
-    def drop_collection(self, dataset_id: str) -> None: ...
-    def insert(
-        self,
-        dataset_id: str,
-        chunks: Sequence[Chunk],
-        vectors: Sequence[list[float]],
-        *,
-        replace: bool = False,
-    ) -> None: ...
-    def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None: ...
-    def delete_document(
-        self, dataset_id: str, document_id: str, generation: int | None = None
-    ) -> None: ...
-    def query_chunks(
-        self,
-        dataset_id: str,
-        generations: Sequence[int],
-        *,
-        document_id: str | None,
-        chunk_id: str | None,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[Chunk], int]: ...
-    def dense_search(
-        self, dataset_id: str, vector: list[float], generations: Sequence[int], limit: int
-    ) -> list[VectorHit]: ...
-    def text_search(
-        self, dataset_id: str, text: str, generations: Sequence[int], limit: int
-    ) -> list[VectorHit]: ...
-    def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]: ...
-    def fetch_generations(
-        self, dataset_id: str, generations: Sequence[int]
-    ) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32]]: ...
 
 
 def collection_name(dataset_id: str) -> str:

@@ -29,7 +29,7 @@ import psutil
 import pytest
 import torch
 
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from tests.bench import cranfield, harness, runtime_driver
 from tests.fixtures.services import start_runtime
 

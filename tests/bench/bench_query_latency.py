@@ -185,7 +185,7 @@ def test_query_latency_at_10k_and_100k_chunks(tmp_path: Path) -> None:
                 )
                 notes["insert"] = (
                     f"{size / (time.perf_counter() - started):.0f} chunks/s into Milvus Lite "
-                    "(VectorStore.insert, batches of synthetic.INSERT_BATCH)"
+                    "(MilvusVectorStore.insert, batches of synthetic.INSERT_BATCH)"
                 )
                 started = time.perf_counter()
                 client.retrieve(f"warm up {size}", [dataset_id])

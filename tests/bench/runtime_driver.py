@@ -86,7 +86,7 @@ def index_files_batched(
     """Upload, then parse, chunk, embed and index with the runtime's own functions, batched.
 
     The same parser (``parse_document``), chunker (``chunk_sections`` with the dataset's
-    parser_config), embedder and ``VectorStore.insert`` as the worker's ``run_task``, and one
+    parser_config), embedder and ``MilvusVectorStore.insert`` as the worker's ``run_task``, and one
     fresh generation per document made active as a finished task makes it; only the embedding
     is batched across documents (``INDEX_BATCH`` texts per call) instead of one call per
     document, which makes indexing a 1,400-document collection several times faster on a small

@@ -7,7 +7,7 @@ dimension. Search cost does not depend on what the vectors mean: Milvus Lite sca
 vector (FLAT) and BM25 scores depend on the text, which keeps Cranfield's vocabulary and
 lengths. The chunks are written through the runtime's own stores: documents are uploaded (not
 parsed), given an active generation the way a manually added chunk is, and the chunks are
-inserted with ``VectorStore.insert``. Used by bench_query_latency.py.
+inserted with ``MilvusVectorStore.insert``. Used by bench_query_latency.py.
 """
 
 from __future__ import annotations

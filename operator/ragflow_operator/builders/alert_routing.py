@@ -13,6 +13,7 @@ from typing import Any
 
 from ragflow_operator import names
 from ragflow_operator.builders import alerts
+from ragflow_operator.builders.common import object_meta
 from ragflow_operator.builders.render import Manifest, render_manifest
 from ragflow_operator.model.alert_policy import AlertPolicyModel, Receiver, SecretKeyRef
 
@@ -78,10 +79,12 @@ def build_routing(model: AlertPolicyModel) -> Manifest:
     ]
     return render_manifest(
         "alertmanagerconfig.yaml.j2",
-        name=routing_name(model),
-        namespace=model.namespace,
-        labels={**model.rule_labels, **alerts.common_labels(model)},
-        owners=model.owner_references,
+        meta=object_meta(
+            name=routing_name(model),
+            namespace=model.namespace,
+            labels={**model.rule_labels, **alerts.common_labels(model)},
+            owner_references=model.owner_references,
+        ),
         route=route,
         receivers=receivers,
     )

@@ -20,12 +20,13 @@ backup and standby metrics carry `namespace` and
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import promql_parser
 import yaml
 
 from ragflow_operator import names
+from ragflow_operator.builders.common import object_meta
 from ragflow_operator.builders.render import Manifest, render_manifest
 from ragflow_operator.model.alert_policy import AlertPolicyModel
 
@@ -128,210 +129,185 @@ def _rule(
     return rule
 
 
-def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
-    rules = model.rules
-    window = model.rate_window
-    runtime = runtime_matchers(model)
-    pods = pod_matchers(model)
-    backups = backup_matchers(model)
-    where = f"RagFlowCluster {model.namespace}/{model.cluster}"
-    result: list[dict[str, Any]] = []
+class _Builtin(NamedTuple):
+    """One row of the built-in rule table: a rule and whether the policy switched it on."""
 
-    latency = rules.high_query_latency
+    alert: str
+    enabled: bool
+    for_: str
+    severity: str
+    expr: str
+    summary: str
+    description: str
+
+
+def _builtin_table(model: AlertPolicyModel) -> list[_Builtin]:
+    """Every built-in rule, in the order of the rules file."""
+    rules, window = model.rules, model.rate_window
+    runtime, pods, backups = runtime_matchers(model), pod_matchers(model), backup_matchers(model)
+    where = f"RagFlowCluster {model.namespace}/{model.cluster}"
+    latency, errors, memory = rules.high_query_latency, rules.high_error_rate, rules.high_memory
+    crash, backlog, stale, failed = (
+        rules.pod_crash_looping,
+        rules.ingestion_backlog,
+        rules.backup_stale,
+        rules.backup_failed,
+    )
     p95 = _number(latency.p95_seconds)
-    if latency.enabled:
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowHighQueryLatency",
-                for_=latency.for_,
-                severity=latency.severity,
-                expr=(
-                    "histogram_quantile(0.95, sum by (namespace, le) "
-                    f"(rate({LATENCY_BUCKETS}{{{runtime}}}[{window}]))) > {p95}"
-                ),
-                summary=f"p95 query latency of {where} is above {p95}s",
-                description="The 95th percentile of retrieval latency is "
-                "{{ $value | humanizeDuration }} (threshold " + p95 + "s). Check the api pods' CPU,"
-                " the vector store and the autoscaler.",
-            )
-        )
-    errors = rules.high_error_rate
-    if errors.enabled:
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowHighErrorRate",
-                for_=errors.for_,
-                severity=errors.severity,
-                expr=(
-                    f'sum by (namespace) (rate({QUERIES}{{{runtime},status="{QUERY_ERROR_STATUS}"}}'
-                    f"[{window}])) / sum by (namespace) (rate({QUERIES}{{{runtime}}}[{window}]))"
-                    f" > {_number(errors.ratio)}"
-                ),
-                summary=f"More than {_number(errors.ratio * 100)}% of queries to {where} fail",
-                description="{{ $value | humanizePercentage }} of queries failed over the last "
-                f"{window}. Check the api logs and the database, vector store and cache.",
-            )
-        )
-    memory = rules.high_memory
-    if memory.enabled:
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowHighMemory",
-                for_=memory.for_,
-                severity=memory.severity,
-                expr=(
-                    f'max by (namespace, pod, container) ({WORKING_SET}{{{pods},container!="",'
-                    f'container!="POD"}}) / on (namespace, pod, container) max by (namespace, pod, '
-                    f'container) ({CONTAINER_LIMITS}{{{pods},resource="memory"}}) '
-                    f"> {_number(memory.ratio)}"
-                ),
-                summary=f"A runtime container of {where} is near its memory limit",
-                description="{{ $labels.pod }}/{{ $labels.container }} uses {{ $value | "
-                "humanizePercentage }} of its memory limit; it will be OOM-killed at 100%.",
-            )
-        )
-    crash = rules.pod_crash_looping
-    if crash.enabled:
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowPodCrashLooping",
-                for_=crash.for_,
-                severity=crash.severity,
-                expr=(
-                    f"max by (namespace, pod, container) (increase({RESTARTS}{{{pods}}}"
-                    f"[{crash.window}])) > {crash.restarts} or max by (namespace, pod, container) "
-                    f'({WAITING_REASON}{{{pods},reason="CrashLoopBackOff"}}) == 1'
-                ),
-                summary=f"A runtime pod of {where} is crash-looping",
-                description="{{ $labels.pod }}/{{ $labels.container }} restarts repeatedly or "
-                "waits in CrashLoopBackOff. Check `kubectl logs --previous` and the pod's events.",
-            )
-        )
-    backlog = rules.ingestion_backlog
     depth = f"{INGEST_QUEUE_DEPTH}{{{runtime}}}"
-    if backlog.enabled:
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowIngestionBacklogGrowing",
-                for_=backlog.for_,
-                severity=backlog.severity,
-                expr=(
-                    f"sum by (namespace) (max by (namespace, state) ({depth}))"
-                    f" > {backlog.depth} and sum by (namespace) (max by (namespace, state) "
-                    f"(deriv({depth}[{window}]))) > 0"
-                ),
-                summary=f"The ingestion backlog of {where} keeps growing",
-                description="{{ $value }} documents wait for parsing and embedding and the queue "
-                "is growing: add workers or check the worker logs.",
-            )
-        )
     refused = (
         f'{AUDIT_EVENTS}{{{runtime},category=~"authentication|authorization",'
         'outcome=~"failure|denied"}'
     )
-    result.append(
-        _rule(
-            model,
-            alert="RagFlowAccessDenied",
-            for_=DENIALS_FOR,
-            severity="warning",
-            expr=f"sum by (namespace) (rate({refused}[{window}])) > {_number(DENIALS_PER_SECOND)}",
-            summary=f"A burst of refused API requests at {where}",
-            description="{{ $value | humanize }} requests per second fail authentication or are "
-            "denied by role or dataset scope. Check the audit trail (category authentication/"
-            "authorization) for the key ids and clients.",
-        )
-    )
-    stale = rules.backup_stale
+    last_success = f"max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
+    last_failure = f"max by (namespace, cluster) ({BACKUP_LAST_FAILURE}{{{backups}}})"
     # A following standby does not back up (its BackupPolicy is suspended until promotion):
     # its standby gauges exist only while it follows, and silence the freshness alerts.
     not_standby = f" unless on (namespace, cluster) {STANDBY_MAX_LAG}{{{backups}}}"
-    if stale.enabled:
-        max_age = _seconds(stale.max_age)
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowBackupStale",
-                for_="0s",
-                severity=stale.severity,
-                expr=(
-                    f"time() - max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
-                    f" > {max_age}{not_standby}"
-                ),
-                summary=f"The newest backup of {where} is older than {stale.max_age}",
-                description="The last successful backup finished {{ $value | humanizeDuration }} "
-                "ago. Check the BackupPolicy status and its Jobs.",
-            )
-        )
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowBackupMissing",
-                for_=stale.max_age,
-                severity=stale.severity,
-                expr=f"absent({BACKUP_LAST_SUCCESS}{{{backups}}}){not_standby}",
-                summary=f"No successful backup of {where} is known for {stale.max_age}",
-                description="The operator reports no successful backup for this cluster: is there "
-                "a BackupPolicy, and is the operator's metrics endpoint scraped?",
-            )
-        )
-    failed = rules.backup_failed
-    if failed.enabled:
-        last_failure = f"max by (namespace, cluster) ({BACKUP_LAST_FAILURE}{{{backups}}})"
-        last_success = f"max by (namespace, cluster) ({BACKUP_LAST_SUCCESS}{{{backups}}})"
-        result.append(
-            _rule(
-                model,
-                alert="RagFlowBackupFailed",
-                for_=failed.for_,
-                severity=failed.severity,
-                expr=f"{last_failure} > {last_success} or {last_failure} unless {last_success}",
-                summary=f"The latest backup of {where} failed",
-                description="The newest finished backup failed; the alert resolves with the next "
-                "successful one. See the BackupPolicy status for the failing destination.",
-            )
-        )
-    result += _standby_rules(model, where)
-    return result
-
-
-def _standby_rules(model: AlertPolicyModel, where: str) -> list[dict[str, Any]]:
-    """A standby falling behind its primary, or failing to sync (series exist only while the
-    cluster is a standby, so a primary never matches)."""
-    rule = model.rules.standby_lagging
-    if not rule.enabled:
-        return []
-    series = backup_matchers(model)
-    lag = f"max by (namespace, cluster) ({STANDBY_LAG}{{{series}}})"
-    limit = f"max by (namespace, cluster) ({STANDBY_MAX_LAG}{{{series}}})"
+    standby = rules.standby_lagging
+    lag = f"max by (namespace, cluster) ({STANDBY_LAG}{{{backups}}})"
+    max_lag = f"max by (namespace, cluster) ({STANDBY_MAX_LAG}{{{backups}}})"
     return [
-        _rule(
-            model,
-            alert="RagFlowStandbyLagging",
-            for_=rule.for_,
-            severity=rule.severity,
-            expr=f"{lag} > {limit}",
-            summary=f"Standby {where} is behind its primary by more than maxLagSeconds",
-            description="The backup this standby serves is {{ $value | humanizeDuration }} old: "
+        _Builtin(
+            "RagFlowHighQueryLatency",
+            latency.enabled,
+            latency.for_,
+            latency.severity,
+            "histogram_quantile(0.95, sum by (namespace, le) "
+            f"(rate({LATENCY_BUCKETS}{{{runtime}}}[{window}]))) > {p95}",
+            f"p95 query latency of {where} is above {p95}s",
+            "The 95th percentile of retrieval latency is {{ $value | humanizeDuration }} "
+            f"(threshold {p95}s). Check the api pods' CPU, the vector store and the autoscaler.",
+        ),
+        _Builtin(
+            "RagFlowHighErrorRate",
+            errors.enabled,
+            errors.for_,
+            errors.severity,
+            f'sum by (namespace) (rate({QUERIES}{{{runtime},status="{QUERY_ERROR_STATUS}"}}'
+            f"[{window}])) / sum by (namespace) (rate({QUERIES}{{{runtime}}}[{window}]))"
+            f" > {_number(errors.ratio)}",
+            f"More than {_number(errors.ratio * 100)}% of queries to {where} fail",
+            "{{ $value | humanizePercentage }} of queries failed over the last "
+            f"{window}. Check the api logs and the database, vector store and cache.",
+        ),
+        _Builtin(
+            "RagFlowHighMemory",
+            memory.enabled,
+            memory.for_,
+            memory.severity,
+            f'max by (namespace, pod, container) ({WORKING_SET}{{{pods},container!="",'
+            f'container!="POD"}}) / on (namespace, pod, container) max by (namespace, pod, '
+            f'container) ({CONTAINER_LIMITS}{{{pods},resource="memory"}}) '
+            f"> {_number(memory.ratio)}",
+            f"A runtime container of {where} is near its memory limit",
+            "{{ $labels.pod }}/{{ $labels.container }} uses {{ $value | "
+            "humanizePercentage }} of its memory limit; it will be OOM-killed at 100%.",
+        ),
+        _Builtin(
+            "RagFlowPodCrashLooping",
+            crash.enabled,
+            crash.for_,
+            crash.severity,
+            f"max by (namespace, pod, container) (increase({RESTARTS}{{{pods}}}"
+            f"[{crash.window}])) > {crash.restarts} or max by (namespace, pod, container) "
+            f'({WAITING_REASON}{{{pods},reason="CrashLoopBackOff"}}) == 1',
+            f"A runtime pod of {where} is crash-looping",
+            "{{ $labels.pod }}/{{ $labels.container }} restarts repeatedly or "
+            "waits in CrashLoopBackOff. Check `kubectl logs --previous` and the pod's events.",
+        ),
+        _Builtin(
+            "RagFlowIngestionBacklogGrowing",
+            backlog.enabled,
+            backlog.for_,
+            backlog.severity,
+            f"sum by (namespace) (max by (namespace, state) ({depth}))"
+            f" > {backlog.depth} and sum by (namespace) (max by (namespace, state) "
+            f"(deriv({depth}[{window}]))) > 0",
+            f"The ingestion backlog of {where} keeps growing",
+            "{{ $value }} documents wait for parsing and embedding and the queue "
+            "is growing: add workers or check the worker logs.",
+        ),
+        _Builtin(
+            "RagFlowAccessDenied",
+            True,
+            DENIALS_FOR,
+            "warning",
+            f"sum by (namespace) (rate({refused}[{window}])) > {_number(DENIALS_PER_SECOND)}",
+            f"A burst of refused API requests at {where}",
+            "{{ $value | humanize }} requests per second fail authentication or are "
+            "denied by role or dataset scope. Check the audit trail (category authentication/"
+            "authorization) for the key ids and clients.",
+        ),
+        _Builtin(
+            "RagFlowBackupStale",
+            stale.enabled,
+            "0s",
+            stale.severity,
+            f"time() - {last_success} > {_seconds(stale.max_age)}{not_standby}",
+            f"The newest backup of {where} is older than {stale.max_age}",
+            "The last successful backup finished {{ $value | humanizeDuration }} "
+            "ago. Check the BackupPolicy status and its Jobs.",
+        ),
+        _Builtin(
+            "RagFlowBackupMissing",
+            stale.enabled,
+            stale.max_age,
+            stale.severity,
+            f"absent({BACKUP_LAST_SUCCESS}{{{backups}}}){not_standby}",
+            f"No successful backup of {where} is known for {stale.max_age}",
+            "The operator reports no successful backup for this cluster: is there "
+            "a BackupPolicy, and is the operator's metrics endpoint scraped?",
+        ),
+        _Builtin(
+            "RagFlowBackupFailed",
+            failed.enabled,
+            failed.for_,
+            failed.severity,
+            f"{last_failure} > {last_success} or {last_failure} unless {last_success}",
+            f"The latest backup of {where} failed",
+            "The newest finished backup failed; the alert resolves with the next "
+            "successful one. See the BackupPolicy status for the failing destination.",
+        ),
+        # Standby series exist only while the cluster is a standby: a primary never matches.
+        _Builtin(
+            "RagFlowStandbyLagging",
+            standby.enabled,
+            standby.for_,
+            standby.severity,
+            f"{lag} > {max_lag}",
+            f"Standby {where} is behind its primary by more than maxLagSeconds",
+            "The backup this standby serves is {{ $value | humanizeDuration }} old: "
             "a failover now loses that much. Check the primary's BackupPolicy and the standby's "
             "status.standby (skipped backups, sync errors).",
         ),
-        _rule(
-            model,
-            alert="RagFlowStandbySyncFailing",
-            for_=rule.for_,
-            severity=rule.severity,
-            expr=f"max by (namespace, cluster) ({STANDBY_SYNC_FAILED}{{{series}}}) == 1",
-            summary=f"Standby {where} cannot sync from its primary's backups",
-            description="The newest sync Job failed (unreachable destination, missing key, no "
+        _Builtin(
+            "RagFlowStandbySyncFailing",
+            standby.enabled,
+            standby.for_,
+            standby.severity,
+            f"max by (namespace, cluster) ({STANDBY_SYNC_FAILED}{{{backups}}}) == 1",
+            f"Standby {where} cannot sync from its primary's backups",
+            "The newest sync Job failed (unreachable destination, missing key, no "
             "readable backup); the standby keeps serving its last good backup. See "
             "status.standby.lastError and the StandbyReady condition.",
         ),
+    ]
+
+
+def _builtin_rules(model: AlertPolicyModel) -> list[dict[str, Any]]:
+    return [
+        _rule(
+            model,
+            alert=row.alert,
+            expr=row.expr,
+            for_=row.for_,
+            severity=row.severity,
+            summary=row.summary,
+            description=row.description,
+        )
+        for row in _builtin_table(model)
+        if row.enabled
     ]
 
 
@@ -411,19 +387,19 @@ def build_rules_object(model: AlertPolicyModel, target: str) -> Manifest:
     """The policy's rules as a PrometheusRule (target PrometheusRule) or a ConfigMap."""
     groups = build_rule_groups(model)
     labels = {**model.rule_labels, **common_labels(model)}
-    context = {
-        "name": rules_object_name(model),
-        "namespace": model.namespace,
-        "labels": labels,
-        "owners": model.owner_references,
-    }
+    meta = object_meta(
+        name=rules_object_name(model),
+        namespace=model.namespace,
+        labels=labels,
+        owner_references=model.owner_references,
+    )
     if target == TARGET_PROMETHEUS_RULE:
-        return render_manifest("prometheusrule.yaml.j2", groups=groups["groups"], **context)
+        return render_manifest("prometheusrule.yaml.j2", meta=meta, groups=groups["groups"])
     if target == TARGET_CONFIGMAP:
         return render_manifest(
             "rules-configmap.yaml.j2",
+            meta=meta,
             key=rules_file_key(model),
             rules_file=yaml.safe_dump(groups, sort_keys=False, width=1000),
-            **context,
         )
     raise ValueError(f"unknown rules target {target!r}")

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ragflow_contract import environment
 from ragflow_operator import names
 from ragflow_operator.builders import common
 from ragflow_operator.builders.render import Manifest, render_manifest
@@ -80,7 +81,7 @@ def runtime_target(cluster: ClusterModel, policy: BackupPolicyModel | None = Non
     image = cluster.image
     if policy is not None and policy.image.get("repository"):
         image = f"{policy.image['repository']}:{policy.image.get('tag') or cluster.version}"
-    env = [e for e in runtime_env(cluster, names.COMPONENT_WORKER) if e["name"] != "RAGFLOW_ROLE"]
+    env = [e for e in runtime_env(cluster, names.COMPONENT_WORKER) if e["name"] != environment.ROLE]
     return RuntimeTarget(
         cluster=cluster.name,
         image=image,
@@ -152,7 +153,7 @@ def build_config_map(model: BackupPolicyModel) -> Manifest:
 
 def _env(target: RuntimeTarget) -> list[Json]:
     """The runtime's env (its order matters: URLs refer to earlier vars) plus ours, unique."""
-    ours = [{"name": "HOME", "value": "/tmp"}, {"name": "RAGFLOW_LOG_LEVEL", "value": "INFO"}]
+    ours = [{"name": "HOME", "value": "/tmp"}, {"name": environment.LOG_LEVEL, "value": "INFO"}]
     taken = {e["name"] for e in target.env}
     return [*target.env, *(e for e in ours if e["name"] not in taken)]
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ragflow_operator import names
 from ragflow_operator.builders import alerts
+from ragflow_operator.builders.common import object_meta
 from ragflow_operator.builders.render import Manifest, render_manifest
 from ragflow_operator.model.alert_policy import AlertPolicyModel
 
@@ -70,28 +71,25 @@ def _panel(
     }
 
 
-def _panels(model: AlertPolicyModel) -> list[dict[str, Any]]:
-    runtime = alerts.runtime_matchers(model)
-    pods = alerts.pod_matchers(model)
-    backups = alerts.backup_matchers(model)
+Panel = dict[str, Any]
+
+
+def _query_panels(model: AlertPolicyModel, runtime: str) -> list[Panel]:
+    """Latency quantiles, throughput and error ratio, with the alerting rules' thresholds."""
     buckets = f"rate({alerts.LATENCY_BUCKETS}{{{runtime}}}[{RATE}])"
     queries = f"{alerts.QUERIES}{{{runtime}}}"
     errors = f'{alerts.QUERIES}{{{runtime},status="{alerts.QUERY_ERROR_STATUS}"}}'
-    cache = f"ragflow_cache_requests_total{{{runtime}}}"
-    cache_hits = f'ragflow_cache_requests_total{{{runtime},result="hit"}}'
-    max_age = alerts.duration_seconds(model.rules.backup_stale.max_age)
-    latency_threshold = model.rules.high_query_latency.p95_seconds
-    error_threshold = model.rules.high_error_rate.ratio
+    latency = [
+        (f"histogram_quantile({q}, sum by (le) ({buckets}))", f"p{round(q * 100)}")
+        for q in (0.5, 0.95, 0.99)
+    ]
     return [
         _panel(
             "Query latency (p50 / p95 / p99)",
-            [
-                (f"histogram_quantile({q}, sum by (le) ({buckets}))", f"p{round(q * 100)}")
-                for q in (0.5, 0.95, 0.99)
-            ],
+            latency,
             "s",
             description="From the ragflow_query_latency_seconds histogram of all api pods.",
-            thresholds=[(None, "green"), (latency_threshold, "red")],
+            thresholds=[(None, "green"), (model.rules.high_query_latency.p95_seconds, "red")],
         ),
         _panel(
             "Throughput",
@@ -103,85 +101,88 @@ def _panels(model: AlertPolicyModel) -> list[dict[str, Any]]:
             "Error ratio",
             [(f"sum(rate({errors}[{RATE}])) / sum(rate({queries}[{RATE}]))", "errors")],
             "percentunit",
-            thresholds=[(None, "green"), (error_threshold, "red")],
+            thresholds=[(None, "green"), (model.rules.high_error_rate.ratio, "red")],
         ),
-        _panel(
-            "Memory",
-            [
-                (f"sum by (pod) (ragflow_memory_usage_bytes{{{runtime}}})", "{{pod}} (runtime)"),
-                (
-                    f'sum by (pod) ({alerts.WORKING_SET}{{{pods},container!="",container!="POD"}})',
-                    "{{pod}} (working set)",
-                ),
-                (
-                    f'sum by (pod) ({alerts.CONTAINER_LIMITS}{{{pods},resource="memory"}})',
-                    "{{pod}} (limit)",
-                ),
-            ],
-            "bytes",
+    ]
+
+
+def _resource_panels(runtime: str, pods: str) -> list[Panel]:
+    """Memory (as the runtime and the kubelet see it, and the limit) and CPU."""
+    containers = f'{pods},container!="",container!="POD"'
+    memory = [
+        (f"sum by (pod) (ragflow_memory_usage_bytes{{{runtime}}})", "{{pod}} (runtime)"),
+        (f"sum by (pod) ({alerts.WORKING_SET}{{{containers}}})", "{{pod}} (working set)"),
+        (
+            f'sum by (pod) ({alerts.CONTAINER_LIMITS}{{{pods},resource="memory"}})',
+            "{{pod}} (limit)",
         ),
-        _panel(
-            "CPU",
-            [(f"ragflow_cpu_usage_percent{{{runtime}}}", "{{pod}}")],
-            "percent",
-        ),
-        _panel(
-            "Ingestion backlog",
-            [
-                (
-                    f"max by (state) ({alerts.INGEST_QUEUE_DEPTH}{{{runtime}}})",
-                    "{{state}}",
-                ),
-                (
-                    f"sum(rate(ragflow_documents_processed_total{{{runtime}}}[{RATE}])) * 60",
-                    "documents processed / min",
-                ),
-            ],
-            "short",
-        ),
-        _panel(
-            "Cache hit ratio",
-            [
-                (
-                    f"sum by (layer) (rate({cache_hits}[{RATE}])) / "
-                    f"sum by (layer) (rate({cache}[{RATE}]))",
-                    "{{layer}}",
-                )
-            ],
-            "percentunit",
-        ),
-        _panel(
-            "Backup freshness",
-            [
-                (
-                    f"time() - max by (policy) ({alerts.BACKUP_LAST_SUCCESS}{{{backups}}})",
-                    "{{policy}}",
-                ),
-                (f"max({alerts.STANDBY_LAG}{{{backups}}})", "standby lag"),
-            ],
-            "s",
-            kind="stat",
-            description="Age of the newest successful backup, per BackupPolicy; for a standby "
-            "cluster, the age of the backup it serves (its RPO).",
-            thresholds=[(None, "green"), (max_age, "red")],
-        ),
-        _panel(
-            "Active connections",
-            [(f"sum(ragflow_active_connections{{{runtime}}})", "connections")],
-            "short",
-        ),
-        _panel(
-            "Firing alerts",
-            [
-                (
-                    f'ALERTS{{{alerts.CLUSTER_LABEL}="{model.cluster}",'
-                    f'namespace="{model.namespace}",alertstate="firing"}}',
-                    "{{alertname}} ({{severity}})",
-                )
-            ],
-            "short",
-            kind="table",
-        ),
+    ]
+    return [
+        _panel("Memory", memory, "bytes"),
+        _panel("CPU", [(f"ragflow_cpu_usage_percent{{{runtime}}}", "{{pod}}")], "percent"),
+    ]
+
+
+def _ingestion_panel(runtime: str) -> Panel:
+    processed = f"sum(rate(ragflow_documents_processed_total{{{runtime}}}[{RATE}])) * 60"
+    return _panel(
+        "Ingestion backlog",
+        [
+            (f"max by (state) ({alerts.INGEST_QUEUE_DEPTH}{{{runtime}}})", "{{state}}"),
+            (processed, "documents processed / min"),
+        ],
+        "short",
+    )
+
+
+def _cache_panel(runtime: str) -> Panel:
+    cache = f"ragflow_cache_requests_total{{{runtime}}}"
+    hits = f'ragflow_cache_requests_total{{{runtime},result="hit"}}'
+    ratio = f"sum by (layer) (rate({hits}[{RATE}])) / sum by (layer) (rate({cache}[{RATE}]))"
+    return _panel("Cache hit ratio", [(ratio, "{{layer}}")], "percentunit")
+
+
+def _backup_panel(model: AlertPolicyModel) -> Panel:
+    backups = alerts.backup_matchers(model)
+    newest = f"max by (policy) ({alerts.BACKUP_LAST_SUCCESS}{{{backups}}})"
+    return _panel(
+        "Backup freshness",
+        [
+            (f"time() - {newest}", "{{policy}}"),
+            (f"max({alerts.STANDBY_LAG}{{{backups}}})", "standby lag"),
+        ],
+        "s",
+        kind="stat",
+        description="Age of the newest successful backup, per BackupPolicy; for a standby "
+        "cluster, the age of the backup it serves (its RPO).",
+        thresholds=[
+            (None, "green"),
+            (alerts.duration_seconds(model.rules.backup_stale.max_age), "red"),
+        ],
+    )
+
+
+def _alerts_panel(model: AlertPolicyModel) -> Panel:
+    firing = (
+        f'ALERTS{{{alerts.CLUSTER_LABEL}="{model.cluster}",'
+        f'namespace="{model.namespace}",alertstate="firing"}}'
+    )
+    return _panel(
+        "Firing alerts", [(firing, "{{alertname}} ({{severity}})")], "short", kind="table"
+    )
+
+
+def _panels(model: AlertPolicyModel) -> list[Panel]:
+    runtime = alerts.runtime_matchers(model)
+    connections = f"sum(ragflow_active_connections{{{runtime}}})"
+    return [
+        *_query_panels(model, runtime),
+        *_resource_panels(runtime, alerts.pod_matchers(model)),
+        _ingestion_panel(runtime),
+        _cache_panel(runtime),
+        _backup_panel(model),
+        _panel("Active connections", [(connections, "connections")], "short"),
+        _alerts_panel(model),
     ]
 
 
@@ -229,11 +230,13 @@ def build_dashboard_configmap(model: AlertPolicyModel) -> Manifest:
     annotations = {FOLDER_ANNOTATION: model.dashboard.folder} if model.dashboard.folder else {}
     return render_manifest(
         "dashboard-configmap.yaml.j2",
-        name=dashboard_name(model),
-        namespace=model.namespace,
-        labels=labels,
-        annotations=annotations,
-        owners=model.owner_references,
+        meta=object_meta(
+            name=dashboard_name(model),
+            namespace=model.namespace,
+            labels=labels,
+            annotations=annotations,
+            owner_references=model.owner_references,
+        ),
         key=f"{dashboard_name(model)}.json",
         dashboard=json.dumps(build_dashboard(model), indent=2, sort_keys=True),
     )

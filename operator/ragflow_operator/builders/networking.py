@@ -26,7 +26,9 @@ DEPENDENCY_COMPONENTS = [names.COMPONENT_POSTGRES, names.COMPONENT_REDIS, names.
 CLIENT_COMPONENTS = [names.COMPONENT_API, names.COMPONENT_WORKER, names.COMPONENT_BACKUP]
 
 
-def _meta(ctx: BuildContext, name: str, component: str, annotations: dict[str, str] | None = None):
+def _meta(
+    ctx: BuildContext, name: str, component: str, annotations: dict[str, str] | None = None
+) -> Json:
     return common.object_meta(
         name=name,
         namespace=ctx.model.namespace,

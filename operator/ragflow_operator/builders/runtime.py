@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+from ragflow_contract import environment
 from ragflow_operator import names
 from ragflow_operator.builders import common, security
 from ragflow_operator.builders.context import BuildContext
@@ -47,7 +48,7 @@ def dependency_host(model: ClusterModel, component: str) -> str:
 
 
 def config_data(model: ClusterModel) -> dict[str, str]:
-    """Non-secret runtime settings (the RAGFLOW_* contract of ragruntime/config.py)."""
+    """Non-secret runtime settings (the RAGFLOW_* names of ragflow_contract.environment)."""
     embedding = model.section("embedding")
     cache = model.section("cache")
     if model.vector_store.is_managed:
@@ -55,15 +56,15 @@ def config_data(model: ClusterModel) -> dict[str, str]:
     else:
         vector_uri = str(model.vector_store.external["uri"])
     return {
-        "RAGFLOW_CLUSTER_NAME": model.name,
-        "RAGFLOW_DATA_DIR": DATA_DIR,
-        "RAGFLOW_PORT": str(names.RUNTIME_PORT),
-        "RAGFLOW_EMBEDDING_MODEL": str(embedding.get("model", "all-MiniLM-L6-v2")),
-        "RAGFLOW_EMBEDDING_DEVICE": str(embedding.get("device", "cpu")),
-        "RAGFLOW_EMBEDDING_BATCH_SIZE": str(embedding.get("batchSize", 64)),
-        "RAGFLOW_CACHE_L1_TTL_SECONDS": str(cache.get("l1TTLSeconds", 300)),
-        "RAGFLOW_CACHE_L2_TTL_SECONDS": str(cache.get("l2TTLSeconds", 3600)),
-        "RAGFLOW_VECTOR_URI": vector_uri,
+        environment.CLUSTER_NAME: model.name,
+        environment.DATA_DIR: DATA_DIR,
+        environment.PORT: str(names.RUNTIME_PORT),
+        environment.EMBEDDING_MODEL: str(embedding.get("model", "all-MiniLM-L6-v2")),
+        environment.EMBEDDING_DEVICE: str(embedding.get("device", "cpu")),
+        environment.EMBEDDING_BATCH_SIZE: str(embedding.get("batchSize", 64)),
+        environment.CACHE_L1_TTL_SECONDS: str(cache.get("l1TTLSeconds", 300)),
+        environment.CACHE_L2_TTL_SECONDS: str(cache.get("l2TTLSeconds", 3600)),
+        environment.VECTOR_URI: vector_uri,
         **security.config_data(model),
     }
 
@@ -117,7 +118,7 @@ def _database_env(model: ClusterModel) -> list[Json]:
     return [
         common.secret_env("DATABASE_USER", secret, user_key),
         common.secret_env("DATABASE_PASSWORD", secret, password_key),
-        {"name": "RAGFLOW_DATABASE_URL", "value": url},
+        {"name": environment.DATABASE_URL, "value": url},
     ]
 
 
@@ -127,32 +128,32 @@ def _cache_env(model: ClusterModel) -> list[Json]:
         host = dependency_host(model, names.COMPONENT_REDIS)
         return [
             common.secret_env("CACHE_PASSWORD", secret, "password"),
-            {"name": "RAGFLOW_CACHE_URL", "value": f"redis://:$(CACHE_PASSWORD)@{host}:6379/0"},
+            {"name": environment.CACHE_URL, "value": f"redis://:$(CACHE_PASSWORD)@{host}:6379/0"},
         ]
     external = model.cache.external
     creds = external.get("credentialsSecret")
     if not creds:
-        return [{"name": "RAGFLOW_CACHE_URL", "value": external["url"]}]
+        return [{"name": environment.CACHE_URL, "value": external["url"]}]
     scheme, rest = str(external["url"]).split("://", 1)
     return [
         common.secret_env("CACHE_PASSWORD", creds["name"], creds.get("passwordKey", "password")),
-        {"name": "RAGFLOW_CACHE_URL", "value": f"{scheme}://:$(CACHE_PASSWORD)@{rest}"},
+        {"name": environment.CACHE_URL, "value": f"{scheme}://:$(CACHE_PASSWORD)@{rest}"},
     ]
 
 
 def runtime_env(model: ClusterModel, role: str) -> list[Json]:
     """Env of the runtime container: role, secrets and URLs composed from them (in order)."""
     env: list[Json] = [
-        {"name": "RAGFLOW_ROLE", "value": role},
+        {"name": environment.ROLE, "value": role},
         {"name": "HOME", "value": "/tmp"},
-        common.secret_env("RAGFLOW_API_KEY", model.api_key.name, model.api_key.key),
+        common.secret_env(environment.API_KEY, model.api_key.name, model.api_key.key),
     ]
     env += _database_env(model)
     env += _cache_env(model)
     token = model.vector_store.external.get("tokenSecret")
     if token:
         env.append(
-            common.secret_env("RAGFLOW_VECTOR_TOKEN", token["name"], token.get("key", "token"))
+            common.secret_env(environment.VECTOR_TOKEN, token["name"], token.get("key", "token"))
         )
     return env
 

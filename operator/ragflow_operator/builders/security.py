@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ragflow_contract import environment
 from ragflow_operator import names
 from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.model.cluster import ClusterModel
@@ -23,11 +24,11 @@ TLS_DIR = "/etc/ragflow/tls"
 AUDIT_FILE = "/data/audit/audit.jsonl"
 ROLES = ("admin", "editor", "viewer")
 RUNTIME_DEFAULT_GRACE_SECONDS = 300
-#: spec key -> (RAGFLOW_* prefix, directory name, ClusterModel dependency attribute)
+#: spec key -> (its RAGFLOW_*_TLS_* names, directory name, ClusterModel dependency attribute)
 TLS_TARGETS = {
-    "database": ("RAGFLOW_DATABASE_TLS", "database", "database"),
-    "cache": ("RAGFLOW_CACHE_TLS", "cache", "cache"),
-    "vectorStore": ("RAGFLOW_VECTOR_TLS", "vector-store", "vector_store"),
+    "database": (environment.DATABASE_TLS, "database", "database"),
+    "cache": (environment.CACHE_TLS, "cache", "cache"),
+    "vectorStore": (environment.VECTOR_TLS, "vector-store", "vector_store"),
 }
 SECRET_FILE_MODE = 0o440  # readable by the runtime user's group (fsGroup), nobody else
 
@@ -45,7 +46,7 @@ def role_key_secrets(model: ClusterModel) -> dict[str, str]:
 def dependency_tls(model: ClusterModel) -> dict[str, Json]:
     """spec key -> its TLS settings; TLS is for external dependencies only."""
     wanted = _auth(model).get("dependencyTLS") or {}
-    for key, (_prefix, _dir, attribute) in TLS_TARGETS.items():
+    for key, (_names, _dir, attribute) in TLS_TARGETS.items():
         if key in wanted and getattr(model, attribute).is_managed:
             raise InvalidSpec(
                 f"spec.auth.dependencyTLS.{key} needs an external dependency: the managed one "
@@ -59,21 +60,21 @@ def config_data(model: ClusterModel) -> dict[str, str]:
     data: dict[str, str] = {}
     auth = _auth(model)
     if role_key_secrets(model):
-        data["RAGFLOW_AUTH_KEYS_DIR"] = KEYS_DIR
+        data[environment.AUTH_KEYS_DIR] = KEYS_DIR
     grace = int(auth.get("rotationGraceSeconds", RUNTIME_DEFAULT_GRACE_SECONDS))
     if grace != RUNTIME_DEFAULT_GRACE_SECONDS:
-        data["RAGFLOW_AUTH_ROTATION_GRACE_SECONDS"] = str(grace)
+        data[environment.AUTH_ROTATION_GRACE_SECONDS] = str(grace)
     if auth.get("auditFile"):
-        data["RAGFLOW_AUDIT_FILE"] = AUDIT_FILE
+        data[environment.AUDIT_FILE] = AUDIT_FILE
     for key, settings in dependency_tls(model).items():
-        prefix, directory, _attribute = TLS_TARGETS[key]
+        tls, directory, _attribute = TLS_TARGETS[key]
         base = f"{TLS_DIR}/{directory}"
-        data[f"{prefix}_CA"] = f"{base}/ca.crt"
+        data[tls.ca] = f"{base}/ca.crt"
         if settings.get("mutual"):
-            data[f"{prefix}_CERT"] = f"{base}/tls.crt"
-            data[f"{prefix}_KEY"] = f"{base}/tls.key"
-        if settings.get("serverName"):
-            data[f"{prefix}_SERVER_NAME"] = str(settings["serverName"])
+            data[tls.cert] = f"{base}/tls.crt"
+            data[tls.key] = f"{base}/tls.key"
+        if settings.get("serverName") and tls.server_name:  # the CRD has it for Milvus only
+            data[tls.server_name] = str(settings["serverName"])
     return data
 
 

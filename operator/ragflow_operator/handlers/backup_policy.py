@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 from croniter import croniter
 
+from ragflow_contract import backup_result
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import backup
@@ -33,6 +34,7 @@ from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
 from ragflow_operator.model.standby import is_standby
+from ragflow_operator.references import require_secrets
 
 logger = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -92,21 +94,7 @@ def job_result(job: Json, pods: list[Json]) -> Json | None:
 
 
 def _backup_status(result: Json) -> Json:
-    keep = (
-        "job",
-        "id",
-        "schedule",
-        "type",
-        "parentId",
-        "startedAt",
-        "finishedAt",
-        "succeeded",
-        "bytes",
-        "storedBytes",
-        "error",
-        "keyId",
-        "keyFirstUsedAt",
-    )
+    keep = ("job", *backup_result.BACKUP_FIELDS)
     status = {k: result[k] for k in keep if k in result}
     status["destinations"] = [
         {"name": d.get("name"), "state": d.get("state"), "error": str(d.get("error") or "")[:300]}
@@ -117,7 +105,7 @@ def _backup_status(result: Json) -> Json:
 
 def _validation_status(result: Json) -> Json:
     details = [
-        {k: d[k] for k in ("destination", "test", "ok", "problems", "mbPerS", "id") if k in d}
+        {k: d[k] for k in backup_result.VALIDATION_DETAIL_FIELDS if k in d}
         for d in result.get("details") or []
     ]
     return {
@@ -297,18 +285,6 @@ def _start_on_demand(
     }
 
 
-def check_secrets(client: KubeClient, namespace: str, refs: list[tuple[str, str | None]]) -> None:
-    """Every (Secret, key) a Job mounts exists (key None: the Secret itself), else raise."""
-    for name, key in refs:
-        secret = client.get(ObjectRef("v1", "Secret", namespace, name))
-        if secret is None:
-            raise errors.MissingReference(f"Secret {name} does not exist", reason="MissingSecret")
-        if key and key not in (secret.get("data") or {}):
-            raise errors.MissingReference(
-                f"Secret {name} has no key {key}", reason="MissingSecretKey"
-            )
-
-
 def reconcile_backup_policy(
     client: KubeClient, body: Json, *, now: datetime
 ) -> tuple[Json, list[Json]]:
@@ -322,7 +298,9 @@ def reconcile_backup_policy(
         raise errors.MissingReference(
             f"RagFlowCluster {model.cluster} does not exist", reason="ClusterNotFound"
         )
-    check_secrets(client, model.namespace, model.referenced_secrets())
+    require_secrets(
+        client, model.namespace, model.referenced_secrets(), referrer="referenced by the spec"
+    )
     cluster = ClusterModel.from_body(cluster_body)
     # A standby's data is the primary's: its schedules wait (suspended) until it is promoted,
     # and so does an on-demand request (it runs after the promotion).
@@ -330,6 +308,7 @@ def reconcile_backup_policy(
     effective = dataclasses.replace(model, suspend=True) if follows else model
     target = backup.runtime_target(cluster, model)
     children = backup.build_policy_children(effective, target)
+    # checked before any write
     on_demand = None if follows else _on_demand_job(client, model, target, editor)
     apply_children(
         client,
@@ -372,7 +351,7 @@ def _warn(body: Json, failure: Json) -> None:
         message = f"validation {failure['job']} failed: " + "; ".join(
             p for d in failure.get("details") or [] for p in d.get("problems") or []
         )
-        kopf.warn(body, reason="ValidationFailed", message=message[:1000])
+        kopf.warn(outcome.event_target(body), reason="ValidationFailed", message=message[:1000])
         return
     failed = [
         f"{d.get('name')}: {d.get('error')}"
@@ -381,7 +360,9 @@ def _warn(body: Json, failure: Json) -> None:
     ]
     reason = "BackupFailed" if not failure.get("succeeded") else "DestinationFailed"
     detail = failure.get("error") or "; ".join(failed)
-    kopf.warn(body, reason=reason, message=f"{failure['job']}: {detail}"[:1000])
+    kopf.warn(
+        outcome.event_target(body), reason=reason, message=f"{failure['job']}: {detail}"[:1000]
+    )
 
 
 def run_reconcile(client: KubeClient, body: Json) -> None:

@@ -50,6 +50,7 @@ from ragflow_operator.handlers.cluster_restore import plan_restore
 from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.references import require_secrets
 
 Json = dict[str, Any]
 logger = logging.getLogger(__name__)
@@ -72,19 +73,11 @@ def cluster_ref(namespace: str, name: str) -> ObjectRef:
 
 def check_references(client: KubeClient, model: ClusterModel) -> None:
     """Every Secret key the spec points at must exist before anything is created."""
-    refs = list(model.referenced_secrets())
-    custom_key = model.api_key.name != names.api_key_secret_name(model.name)
-    for ref in refs:
-        secret = client.get(ObjectRef("v1", "Secret", model.namespace, ref.name))
-        if secret is None:
-            raise errors.MissingReference(
-                f"Secret {ref.name} (referenced by the spec) does not exist", reason="MissingSecret"
-            )
-        if ref.key not in (secret.get("data") or {}):
-            raise errors.MissingReference(
-                f"Secret {ref.name} has no key {ref.key}", reason="MissingSecretKey"
-            )
-    if custom_key:
+    refs = [(ref.name, ref.key) for ref in model.referenced_secrets()]
+    require_secrets(client, model.namespace, refs, referrer="referenced by the spec")
+    # A Secret named in spec.apiKeySecret is generated when absent, but an existing one must
+    # hold the key.
+    if model.api_key.name != names.api_key_secret_name(model.name):
         secret = client.get(ObjectRef("v1", "Secret", model.namespace, model.api_key.name))
         if secret is not None and model.api_key.key not in (secret.get("data") or {}):
             raise errors.MissingReference(
@@ -234,7 +227,10 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             if result.removed:
                 parts.append(f"removed {', '.join(map(str, result.removed))}")
             kopf.event(
-                dict(body), type="Normal", reason="ChildrenChanged", message="; ".join(parts)[:1000]
+                outcome.event_target(body),
+                type="Normal",
+                reason="ChildrenChanged",
+                message="; ".join(parts)[:1000],
             )
         status = cluster_status.summarise(
             model,
@@ -249,7 +245,12 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
         _write_status(client, body, current, status)
         cluster_standby.export_metrics(model, standby)
         for event in standby.events if standby is not None else []:
-            kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+            kopf.event(
+                outcome.event_target(body),
+                type=event.type,
+                reason=event.reason,
+                message=event.message,
+            )
         if cluster_standby.state_changed(current, model.spec):
             cluster_standby.refresh_backup_policies(client, model.namespace, model.name)
 
@@ -369,7 +370,7 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
         elif body.get("kind") != "Job":
             refresh_status(cluster, client, memo.capabilities)
     except errors.OperatorError as err:
-        kopf.warn(dict(body), reason="StatusRefreshFailed", message=str(err)[:500])
+        kopf.warn(outcome.event_target(body), reason="StatusRefreshFailed", message=str(err)[:500])
 
 
 for _group, _plural in (("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs")):

@@ -22,6 +22,7 @@ from ragflow_operator.cluster_status import RESTORE_FAILED, RestoreProgress
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.references import require_secrets
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,12 @@ def _policy(client: KubeClient, model: ClusterModel, name: str) -> BackupPolicyM
             reason="MissingBackupPolicy",
         )
     policy = BackupPolicyModel.from_body(body)
-    for secret, key in policy.referenced_secrets():
-        live = client.get(ObjectRef("v1", "Secret", model.namespace, secret))
-        if live is None:
-            raise errors.MissingReference(
-                f"Secret {secret} (used by BackupPolicy {name}) does not exist",
-                reason="MissingSecret",
-            )
-        if key and key not in (live.get("data") or {}):
-            raise errors.MissingReference(f"Secret {secret} has no key {key}", "MissingSecretKey")
+    require_secrets(
+        client,
+        model.namespace,
+        policy.referenced_secrets(),
+        referrer=f"used by BackupPolicy {name}",
+    )
     return policy
 
 

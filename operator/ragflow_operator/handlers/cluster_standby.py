@@ -24,6 +24,7 @@ from ragflow_operator.handlers import backup_policy, outcome
 from ragflow_operator.k8s import KubeClient
 from ragflow_operator.model.cluster import ClusterModel
 from ragflow_operator.model.standby import is_standby, standby_of
+from ragflow_operator.references import require_secrets
 from ragflow_operator.standby_status import StandbyView
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def plan_standby(
     previous: Mapping[str, Any] = current.get("standby") or {}
     if standby is None:
         return standby_status.promoted(previous, now)
-    backup_policy.check_secrets(client, model.namespace, standby.referenced_secrets())
+    require_secrets(client, model.namespace, standby.referenced_secrets(), referrer="spec.standby")
     selector = standby_builders.job_selector(model.name)
     results = [r for _, r in backup_policy.finished_results(client, model.namespace, selector)]
     return standby_status.following(

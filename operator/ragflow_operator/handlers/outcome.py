@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -45,7 +45,7 @@ def classify(exc: BaseException) -> Failure:
     """The condition reason and retry class of an exception raised by a reconcile."""
     if isinstance(exc, errors.ApiInvalid):  # a write the server refused outright (400/422)
         return Failure("ChildRejected", str(exc)[:MESSAGE_LIMIT], transient=False)
-    if isinstance(exc, errors.ApiConflict | errors.ApiThrottled | errors.DependencyNotReady):
+    if isinstance(exc, errors.ApiConflict | errors.ApiThrottled):
         return Failure(exc.reason, str(exc)[:MESSAGE_LIMIT], transient=True)
     if isinstance(exc, errors.OperatorError):  # InvalidSpec, MissingReference, other API errors
         return Failure(exc.reason, str(exc)[:MESSAGE_LIMIT], transient=False)
@@ -58,7 +58,13 @@ def classify(exc: BaseException) -> Failure:
 
 def backoff(retry: int) -> float:
     """Delay before retry number `retry` (0-based) of a transient failure: 5 s, 10 s, ... 300 s."""
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(retry, 16))
+    return float(min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** min(retry, 16)))
+
+
+def event_target(body: Mapping[str, Any]) -> kopf.Body:
+    """`body` as the object kopf.event/kopf.warn report on (they read its apiVersion, kind and
+    metadata; their annotation names kopf's own Body class)."""
+    return cast(kopf.Body, dict(body))
 
 
 def temporary(failure: Failure, retry: int) -> kopf.TemporaryError:
@@ -75,7 +81,7 @@ def record_ready_transition(
     if not new or (old.get("status"), old.get("reason")) == (new.get("status"), new.get("reason")):
         return
     kopf.event(
-        dict(body),
+        event_target(body),
         type="Normal" if new.get("status") == conditions.TRUE else "Warning",
         reason=str(new.get("reason")),
         message=str(new.get("message"))[:MESSAGE_LIMIT],

@@ -159,6 +159,7 @@ def _dependency(spec: Json, key: str, component: str) -> Dependency:
         )
     if managed is not None:
         return Dependency(component=component, mode="managed", managed=dict(managed))
+    assert external is not None  # exactly one of the two is set (checked above)
     for field_name in ("url", "uri", "host"):
         if _has_inline_password(str(external.get(field_name) or "")):
             # the message never repeats the value: it holds a password

@@ -9,6 +9,7 @@ primary's policy writes. A section with `enabled: false` is a promoted cluster: 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +43,10 @@ class StandbyModel:
         return refs
 
 
-def is_standby(spec: Json) -> bool:
+def is_standby(spec: Mapping[str, Any]) -> bool:
     """True while `spec.standby` is present and enabled (the CRD defaults enabled to true)."""
     section = spec.get("standby")
-    return isinstance(section, dict) and bool(section.get("enabled", True))
+    return isinstance(section, Mapping) and bool(section.get("enabled", True))
 
 
 def standby_of(model: ClusterModel) -> StandbyModel | None:

@@ -8,6 +8,7 @@ switched off (``retry_total=0``); ``retry`` owns retrying.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from azure.core.exceptions import (
     AzureError,
@@ -19,7 +20,7 @@ from azure.storage.blob import BlobServiceClient
 
 from ragruntime.backup.destinations.base import DestinationError, NotFound, ObjectInfo, join
 
-_SDK_OPTIONS = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 60}
+_SDK_OPTIONS: dict[str, Any] = {"retry_total": 0, "connection_timeout": 5, "read_timeout": 60}
 
 
 def service_client(endpoint: str, credentials: Mapping[str, str]) -> BlobServiceClient:
@@ -29,7 +30,7 @@ def service_client(endpoint: str, credentials: Mapping[str, str]) -> BlobService
     account = credentials.get("AZURE_STORAGE_ACCOUNT", "")
     url = endpoint or f"https://{account}.blob.core.windows.net"
     key = credentials.get("AZURE_STORAGE_KEY")
-    credential: object = (
+    credential: Any = (
         {"account_name": account, "account_key": key}
         if key
         else credentials.get("AZURE_STORAGE_SAS_TOKEN")

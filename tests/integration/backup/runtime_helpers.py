@@ -13,7 +13,7 @@ from typing import Any
 
 from ragruntime.backup.snapshot import release_lite
 from ragruntime.config import Settings
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.retrieval.search import RetrievalRequest, retrieve
 from ragruntime.runtime import Runtime, open_runtime

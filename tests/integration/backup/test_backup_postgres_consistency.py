@@ -26,7 +26,7 @@ from runtime_helpers import (
     write_backup_config,
 )
 
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.services.documents import parse_documents
 from ragruntime.store.database import normalise_url

@@ -33,7 +33,7 @@ from runtime_helpers import (
 
 from ragruntime.backup.destinations.factory import build_destination
 from ragruntime.backup.repository import Repository
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from ragruntime.services.documents import Upload, upload_documents
 from tests.fixtures.services import free_port
 

@@ -47,30 +47,30 @@ def test_children_applied_are_counted_per_child_kind() -> None:
     assert sample("ragflow_operator_children_applied_total", labels) == 2
 
 
-def test_backup_outcomes_keep_the_newest_timestamps_and_are_forgotten_on_delete() -> None:
+def test_a_deleted_policys_backup_series_are_forgotten() -> None:
     who = {"namespace": "shop", "cluster": "docs", "policy": "nightly-metrics-test"}
-    newer = datetime(2026, 1, 2, tzinfo=UTC)
-    metrics.record_backup_outcome(**who, succeeded=True, finished_at=newer)
-    metrics.record_backup_outcome(**who, succeeded=True, finished_at=newer.timestamp() - 3600)
-    metrics.record_backup_outcome(**who, succeeded=False, finished_at=newer.timestamp() + 60)
-    assert sample(LAST_SUCCESS, who) == newer.timestamp()
-    assert sample(LAST_FAILURE, who) == newer.timestamp() + 60
-    assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "succeeded"}) == 2
+    failed = {
+        "lastBackup": {"job": "n-1", "succeeded": False, "finishedAt": "2026-01-02T00:00:00Z"}
+    }
+    metrics.observe_backup_policy(**who, previous={}, status=failed)
+    assert sample(LAST_FAILURE, who) == datetime(2026, 1, 2, tzinfo=UTC).timestamp()
     assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "failed"}) == 1
 
-    metrics.observe_backup_status(**who, last_success=newer.timestamp() + 120, last_failure=None)
-    assert sample(LAST_SUCCESS, who) == newer.timestamp() + 120
-
     metrics.forget_backup_policy(**who)
-    assert sample(LAST_SUCCESS, who) is None
+    assert sample(LAST_FAILURE, who) is None
     assert sample("ragflow_operator_backup_outcomes_total", {**who, "result": "failed"}) is None
 
 
 def test_metrics_endpoint_passes_promtool_check_metrics() -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found: scripts/install.d/10-apt.sh installs prometheus"
-    metrics.record_backup_outcome(
-        namespace="shop", cluster="docs", policy="endpoint-test", succeeded=True, finished_at=1e9
+    done = {"job": "e-1", "succeeded": True, "finishedAt": "2001-09-09T01:46:40Z"}
+    metrics.observe_backup_policy(
+        namespace="shop",
+        cluster="docs",
+        policy="endpoint-test",
+        previous={},
+        status={"lastBackup": done, "lastSuccessfulBackup": done},
     )
     with metrics.reconcile_timer("EndpointTestKind"):
         metrics.record_children_applied("EndpointTestKind", [{"kind": "PrometheusRule"}])

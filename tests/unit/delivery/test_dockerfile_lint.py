@@ -126,6 +126,7 @@ def test_dockerignore_is_an_allow_list_of_what_the_images_need() -> None:
         "README.md",
         "operator",
         "ragruntime",
+        "ragflow_contract",
         "templates",
         "crds",
     }
@@ -215,6 +216,7 @@ def test_wheel_stage_builds_both_packages_from_the_copied_sources(tmp_path: Path
         (entry_points,) = [n for n in files if n.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
     assert "ragflow_operator/cli.py" in files and "ragruntime/cli.py" in files
+    assert "ragflow_contract/environment.py" in files  # both images import the contract
     assert not [n for n in files if n.startswith(("tests/", "e2e/"))]
     assert "ragflow-operator = ragflow_operator.cli:main" in scripts
     assert "ragruntime = ragruntime.cli:main" in scripts

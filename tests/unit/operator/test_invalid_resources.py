@@ -98,7 +98,6 @@ def test_an_object_the_server_cannot_decode_is_invalid_not_busy() -> None:
         (errors.ApiConflict("conflict", 409), "ApiError", True),
         (errors.ApiThrottled("busy", 429), "ApiError", True),
         (errors.ApiThrottled("timeout", 0), "ApiError", True),
-        (errors.DependencyNotReady("wait"), "DependencyNotReady", True),
         (CroniterBadDateError("failed to find next date"), "ReconcileError", False),
         (KeyError("spec"), "ReconcileError", False),
     ],

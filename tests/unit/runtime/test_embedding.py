@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 
 
 class FakeModel:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from ragruntime.app import create_app
 from ragruntime.backup.snapshot import release_lite
 from ragruntime.config import Settings
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from tests.integration.backup.runtime_helpers import backup_cli, summary, write_backup_config
 
 API_KEY = "robust-key"

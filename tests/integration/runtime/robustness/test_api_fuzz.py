@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from tests.integration.runtime.robustness.conftest import (
     Client,
     assert_backs_up,

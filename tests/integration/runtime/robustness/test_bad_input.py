@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from tests.integration.runtime.robustness.conftest import (
     Client,
     assert_datasets_healthy,

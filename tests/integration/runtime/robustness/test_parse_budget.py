@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragruntime.ingest.embedding import Embedder
+from ragruntime.embedding import Embedder
 from ragruntime.store.database import create_engine
 from ragruntime.store.schema import documents
 from tests.fixtures.processes import parser_processes
