@@ -176,10 +176,12 @@ def _write_status(
 def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
     """Level-based reconcile of one RagFlowCluster (safe to repeat, safe to interrupt)."""
     meta = body["metadata"]
-    current = _current_status(body)
     generation = int(meta.get("generation") or 0)
-    now = datetime.now(UTC)
     with _lock(meta["namespace"], meta["name"]):
+        # Read under the lock: a reconcile that waited for another one must compare against
+        # the status that one wrote (else it repeats its transitions and their Events).
+        current = _current_status(body)
+        now = datetime.now(UTC)
         model: ClusterModel | None = None
         try:
             model = ClusterModel.from_body(dict(body))
