@@ -151,3 +151,41 @@ def test_promotion_is_recorded_once(tmp_path: Path) -> None:
     state = standby_state.read_state(engine)
     assert state is not None and state.promoted_at_ms == 2000
     engine.dispose()
+
+
+@pytest.mark.parametrize("standby", [True, False])
+def test_a_standby_worker_takes_no_task_and_a_writable_one_records_promotion(
+    tmp_path: Path, monkeypatch, standby: bool
+) -> None:
+    from ragruntime import app as app_module
+    from ragruntime.config import Role
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    _record(engine, "2026-01-01T00:00:00.000Z")
+    runtime = SimpleNamespace(metadata=SimpleNamespace(engine=engine), close=lambda: None)
+    workers: list[object] = []
+
+    class FakeWorker:
+        def __init__(self, *args: object) -> None:
+            workers.append(self)
+
+        def start(self) -> None: ...
+
+        def stop(self, *_: object) -> None: ...
+
+    monkeypatch.setattr(app_module, "open_runtime", lambda *a, **k: runtime)
+    monkeypatch.setattr(app_module, "Worker", FakeWorker)
+    settings = Settings(data_dir=tmp_path, api_key=KEY, role=Role.WORKER, standby=standby)
+    app = create_app(settings, embedder=object())  # type: ignore[arg-type]
+    with TestClient(app):
+        deadline = time.monotonic() + 30
+        while app.state.runtime is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    state = standby_state.read_state(engine)
+    assert state is not None
+    if standby:
+        assert workers == [] and state.promoted_at_ms is None
+    else:
+        assert len(workers) == 1 and state.promoted_at_ms is not None
+    engine.dispose()
