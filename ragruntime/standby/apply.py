@@ -262,16 +262,20 @@ class Applier:
 
         Only datasets this standby knew are dropped: a vector store shared with other
         deployments keeps their collections."""
-        try:
-            store = self.vectors.get()
-            for path in sorted(garbage.get("vectors", ())):
-                dataset_id, document_id, generation = _split_generation(path)
-                if dataset_id not in gone:
-                    store.delete_document(dataset_id, document_id, generation)
-            for dataset_id in sorted(gone):
-                store.drop_collection(dataset_id)
-        except Exception:
-            log.warning("removing superseded vectors failed (they stay invisible)", exc_info=True)
+        vectors = garbage.get("vectors", set())
+        if vectors or gone:
+            try:
+                store = self.vectors.get()
+                for path in sorted(vectors):
+                    dataset_id, document_id, generation = _split_generation(path)
+                    if dataset_id not in gone:
+                        store.delete_document(dataset_id, document_id, generation)
+                for dataset_id in sorted(gone):
+                    store.drop_collection(dataset_id)
+            except Exception:
+                log.warning(
+                    "removing superseded vectors failed (they stay invisible)", exc_info=True
+                )
         if not self.postgres:
             for key in sorted(garbage.get("files", ())):
                 (self.settings.files_dir / key).unlink(missing_ok=True)
