@@ -263,8 +263,11 @@ class Follower:
                 "last_error": result.error,
                 **self._counters(state, result, applied=0),
             }
-            if state is None or state.primary_cluster != self.primary:
+            if state is None:
                 values["primary_cluster"] = self.primary
+            # A standby re-pointed at another primary keeps naming the one whose backup it
+            # serves until a backup of the new one is applied (a pass compares backups of the
+            # primary it serves only).
             with engine.begin() as conn:
                 state_store.write_state(conn, values)
         return result
