@@ -37,19 +37,33 @@ class CutAfter(LocalDestination):
         return super().get(key)
 
 
-def _primary_backup(tmp_path: Path, names: list[str], dest, keyring) -> tuple[str, str]:
-    """A primary database with one dataset and ``names`` documents, backed up; (id, dataset)."""
-    path = tmp_path / f"primary-{len(names)}.db"
-    store = SqlMetadataStore.open(f"sqlite:///{path}")
-    dataset = store.create_dataset(name="docs", fields={"embedding_model": "m"})
-    store.add_documents(
-        dataset, [NewDocument(n, f"{n}.txt", 4, "txt", f"{dataset.id}/{n}") for n in names]
-    )
-    store.close()
-    data = {("database", "ragflow.db"): path.read_bytes()}
-    data.update({("files", f"{dataset.id}/{n}"): f"body of {n}".encode() for n in names})
-    options = BackupOptions(cluster="primary", object_size=1024, chunk_size=256)
-    return run_backup(DictSnapshot(data), [dest], keyring, options).backup_id, dataset.id
+class Primary:
+    """A primary's metadata database (one dataset) and its stored files, backed up on demand."""
+
+    def __init__(self, path: Path, dest: LocalDestination, keyring: crypto.Keyring) -> None:
+        self.path, self.dest, self.keyring = path, dest, keyring
+        self.store = SqlMetadataStore.open(f"sqlite:///{path}")
+        self.dataset = self.store.create_dataset(name="docs", fields={"embedding_model": "m"})
+        self.files: dict[str, bytes] = {}
+
+    def add(self, *names: str) -> None:
+        new = [NewDocument(n, f"{n}.txt", 4, "txt", f"{self.dataset.id}/{n}") for n in names]
+        self.store.add_documents(self.dataset, new)
+        self.files.update({f"{self.dataset.id}/{n}": f"body of {n}".encode() for n in names})
+
+    def delete(self, name: str) -> None:
+        self.store.delete_documents(self.dataset.id, [name])
+        del self.files[f"{self.dataset.id}/{name}"]
+
+    def backup(self) -> str:
+        copy = self.path.with_suffix(".copy")
+        copy.unlink(missing_ok=True)
+        with sqlite3.connect(self.path) as source, sqlite3.connect(copy) as target:
+            source.backup(target)  # the online copy (the live file is in WAL mode)
+        data = {("database", "ragflow.db"): copy.read_bytes()}
+        data.update({("files", key): body for key, body in self.files.items()})
+        options = BackupOptions(cluster="primary", object_size=1024, chunk_size=256)
+        return run_backup(DictSnapshot(data), [self.dest], self.keyring, options).backup_id
 
 
 def _names(settings: Settings) -> set[str]:
@@ -64,7 +78,9 @@ def test_a_network_cut_mid_apply_keeps_the_old_backup_and_the_next_pass_resumes(
     root = tmp_path / "repo" / "primary"
     writer = LocalDestination("disk", root)
     settings = Settings(data_dir=tmp_path / "standby", vector_uri=str(tmp_path / "unused.db"))
-    first, dataset = _primary_backup(tmp_path, ["a", "b"], writer, keyring)
+    primary = Primary(tmp_path / "primary.db", writer, keyring)
+    primary.add("a", "b")
+    first = primary.backup()
 
     def follower(budget: int) -> Follower:
         repo = Repository(CutAfter("disk", root, budget), "primary")
@@ -73,9 +89,10 @@ def test_a_network_cut_mid_apply_keeps_the_old_backup_and_the_next_pass_resumes(
     applied = follower(100).sync_once()
     assert applied.ok and applied.applied == first and _names(settings) == {"a.txt", "b.txt"}
 
-    # Second backup: the primary's dataset replaced by another. The cut hits after one file of
-    # it was staged.
-    second, replaced = _primary_backup(tmp_path, ["b", "c", "d"], writer, keyring)
+    # Second backup: "a" deleted, "c" and "d" added. The cut hits after one new file is staged.
+    primary.delete("a")
+    primary.add("c", "d")
+    second = primary.backup()
     manifest = Repository(writer, "primary").committed_manifest(second)
     needed = sum(len(e.objects) for e in manifest.entries)  # downloads of a complete apply
     cut = follower(1).sync_once()
@@ -86,8 +103,9 @@ def test_a_network_cut_mid_apply_keeps_the_old_backup_and_the_next_pass_resumes(
 
     resumed = follower(100).sync_once()
     assert resumed.ok and resumed.applied == second and resumed.skipped == []
-    assert resumed.chunks_fetched == needed - 1  # the file staged before the cut is kept
+    # not downloaded again: "b" (held since the first backup), "c" (staged before the cut)
+    assert resumed.chunks_fetched == needed - 2
     assert _names(settings) == {"b.txt", "c.txt", "d.txt"}
-    files = settings.files_dir
-    assert not (files / dataset / "a").exists() and not (files / dataset / "b").exists()
-    assert (files / replaced / "d").read_bytes() == b"body of d"
+    files = settings.files_dir / primary.dataset.id
+    assert not (files / "a").exists()  # deleted on the primary: gone here too
+    assert (files / "d").read_bytes() == b"body of d"
