@@ -31,6 +31,8 @@ CACHE_L2_TTL_SECONDS = "RAGFLOW_CACHE_L2_TTL_SECONDS"
 AUTH_KEYS_DIR = "RAGFLOW_AUTH_KEYS_DIR"
 AUTH_ROTATION_GRACE_SECONDS = "RAGFLOW_AUTH_ROTATION_GRACE_SECONDS"
 AUDIT_FILE = "RAGFLOW_AUDIT_FILE"
+#: "true" on the api and worker pods of a standby cluster: writes refused, no ingestion.
+STANDBY = "RAGFLOW_STANDBY"
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ REQUIRED = frozenset(
         CACHE_L2_TTL_SECONDS,
     }
 )
-#: Set only when the spec asks for them (a token, access control, audit, TLS, a backup Job).
+#: Set only when the spec asks for them (a token, access control, audit, TLS, a backup Job, a
+#: standby).
 OPTIONAL = frozenset(
     {
         VECTOR_TOKEN,
@@ -84,6 +87,7 @@ OPTIONAL = frozenset(
         AUTH_ROTATION_GRACE_SECONDS,
         AUDIT_FILE,
         LOG_LEVEL,
+        STANDBY,
         *DATABASE_TLS.names,
         *CACHE_TLS.names,
         *VECTOR_TLS.names,

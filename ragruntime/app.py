@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ragruntime import __version__
 from ragruntime.api.auth import AuditTrail, authorize
 from ragruntime.api.errors import install_error_handlers
-from ragruntime.api.routes import chunks, datasets, documents, keys, retrieval, system
+from ragruntime.api.routes import chunks, datasets, documents, keys, retrieval, standby, system
 from ragruntime.config import Settings
 from ragruntime.embedding import Embedder
 from ragruntime.errors import RuntimeServiceError
@@ -34,6 +34,8 @@ from ragruntime.runtime import Runtime, load_embedder, open_runtime
 from ragruntime.security.audit import AuditLog
 from ragruntime.security.keys import KeyStore, SyncResult
 from ragruntime.security.sources import KeySync
+from ragruntime.store import standby as standby_state
+from ragruntime.store.database import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +149,26 @@ class Lifecycle:
                 attempt += 1
         else:
             return
-        if settings.runs_worker:
+        try:
+            await run_in_threadpool(self._standby_mode, runtime)
+        except Exception as exc:  # bookkeeping only: serving must not depend on it
+            log.warning("standby state unavailable", extra={"error": type(exc).__name__})
+        if settings.runs_worker and not settings.standby:
             self.worker = Worker(runtime, settings.ingest_threads)
             self.worker.start()
         if settings.runs_api:
             await self._open_keys(runtime)
         self.app.state.runtime = runtime
         log.info("ragruntime ready", extra={"role": settings.role.value})
+
+    def _standby_mode(self, runtime: Runtime) -> None:
+        """A standby takes no ingestion task; a former standby now writable is promoted."""
+        engine = runtime.metadata.engine
+        self.metrics.bind_standby(lambda: standby_state.read_state(engine), self.settings.standby)
+        if self.settings.standby:
+            log.info("read-only standby: writes refused, no ingestion", extra={"standby": True})
+        elif standby_state.mark_promoted(engine, now_ms()):
+            log.warning("promoted: this former standby now accepts writes")
 
     async def _open_keys(self, runtime: Runtime) -> None:
         """Mirror the configured keys into the key store now, then every reload interval."""
@@ -238,7 +253,7 @@ def create_app(settings: Settings, *, embedder: Embedder | None = None) -> FastA
     app.include_router(system.ragflow_router, prefix="/api/v1")
     if settings.runs_api:
         api_v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(authorize)])
-        for module in (datasets, documents, chunks, retrieval, keys):
+        for module in (datasets, documents, chunks, retrieval, keys, standby):
             api_v1.include_router(module.router)
         app.include_router(api_v1)
     app.add_middleware(AuditTrail, audit=app.state.audit)

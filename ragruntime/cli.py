@@ -1,4 +1,4 @@
-"""``ragruntime`` command line: ``serve --role api|worker|all``, ``keys ...`` (and ``backup ...``).
+"""``ragruntime`` command line: ``serve --role api|worker|all``, ``keys``, ``backup``, ``standby``.
 
 Argparse sub-commands; the backup engine registers its own group through
 ``ragruntime.backup.cli.register(subparsers)`` when that package and its extra are importable.
@@ -59,9 +59,11 @@ def register_backup_commands(subparsers: Any) -> None:
     """Add ``backup ...`` when the backup package (optional extra) can be imported."""
     try:
         from ragruntime.backup import cli as backup_cli
+        from ragruntime.standby import cli as standby_cli
     except ImportError:
         return
     backup_cli.register(subparsers)
+    standby_cli.register(subparsers)  # a standby follows a primary through its backups
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     )
     role: Role = Field(Role.ALL, description="api, worker, or all (embedded).")
     cluster_name: str = Field("local", description="Name of the deployment (logs, backups).")
+    standby: bool = Field(
+        False,
+        description="A read-only standby fed by `ragruntime standby` from a primary's backups: "
+        "writes get 409, workers take no tasks. Unset it (and restart) to promote.",
+    )
     worker_threads: int = Field(
         0,
         ge=0,

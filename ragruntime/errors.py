@@ -75,6 +75,13 @@ class PayloadTooLarge(RuntimeServiceError):
     http_status = 413
 
 
+class StandbyReadOnly(RuntimeServiceError):
+    """A write sent to a read-only standby: it follows its primary's backups until promoted."""
+
+    code = RetCode.OPERATING_ERROR
+    http_status = 409
+
+
 class StoreUnavailable(RuntimeServiceError):
     """A backing store (database, Milvus, Redis) failed or is unreachable."""
 

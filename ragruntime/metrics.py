@@ -5,19 +5,21 @@ Names follow docs/runtime.md and DESIGN.md: ``ragflow_query_latency_seconds`` (h
 ``ragflow_memory_usage_bytes``, ``ragflow_cpu_usage_percent``,
 ``ragflow_documents_processed_total{status}``, ``ragflow_ingest_queue_depth{state}``,
 ``ragflow_cache_requests_total{layer,result}``, ``ragflow_http_requests_total``,
-``ragflow_audit_events_total{category,outcome}``.
-Process gauges and the queue depth are read at scrape time. Used by the app, worker and retrieval.
+``ragflow_audit_events_total{category,outcome}``, and on a standby ``ragflow_standby_lag_seconds``,
+``ragflow_standby_applied_total``, ``ragflow_standby_skipped_total``.
+Process gauges, the queue depth and the standby state (what ``ragruntime standby sync`` recorded
+in the metadata database) are read at scrape time. Used by the app, worker and retrieval.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,53 @@ class _ScrapeTimeCollector(Collector):
         return []
 
 
+class StandbyCollector(Collector):
+    """The standby's lag and counters, from its recorded state at scrape time.
+
+    The lag is exported only while this process runs as a standby (a promoted cluster is not
+    behind anything); the counters whenever the database ever followed a primary.
+    """
+
+    def __init__(self, read_state: Callable[[], Any], standby: bool) -> None:
+        self._read_state, self._standby = read_state, standby
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        try:
+            state = self._read_state()
+        except Exception:
+            log.warning("standby state unavailable for metrics", exc_info=True)
+            return
+        if state is None:
+            return
+        lag = state.lag_seconds()
+        if self._standby and lag is not None:
+            gauge = GaugeMetricFamily(
+                "ragflow_standby_lag_seconds",
+                "Age of the backup this standby serves (now minus its creation time): its RPO.",
+            )
+            gauge.add_metric([], float(lag))
+            yield gauge
+        applied = CounterMetricFamily(
+            "ragflow_standby_applied", "Backups of the primary applied by this standby."
+        )
+        applied.add_metric([], float(state.applied_total))
+        yield applied
+        skipped = CounterMetricFamily(
+            "ragflow_standby_skipped",
+            "Backups of the primary skipped as corrupt, undecryptable or incomplete.",
+        )
+        skipped.add_metric([], float(state.skipped_total))
+        yield skipped
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return []
+
+
 class RuntimeMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.queue: QueueDepthSource | None = None
+        self._standby: StandbyCollector | None = None
         self.query_latency = Histogram(
             "ragflow_query_latency_seconds",
             "Retrieval latency in seconds, cache hits included.",
@@ -124,6 +169,12 @@ class RuntimeMetrics:
 
     def bind_queue(self, queue: QueueDepthSource) -> None:
         self.queue = queue
+
+    def bind_standby(self, read_state: Callable[[], Any], standby: bool) -> None:
+        """Export the ``ragflow_standby_*`` series from ``read_state()`` (once per registry)."""
+        if self._standby is None:
+            self._standby = StandbyCollector(read_state, standby)
+            self.registry.register(self._standby)
 
     def record_cache(self, layer: str, result: str) -> None:
         self.cache_requests.labels(layer=layer, result=result).inc()

@@ -66,8 +66,6 @@ METRICS_PATH = "/metrics"
 LATENCY_METRIC = "ragflow_query_latency_p95_seconds"
 
 API_KEY_SECRET_KEY = "api-key"
-#: Env var that makes the runtime's API read-only and its workers idle (a standby cluster).
-STANDBY_ENV = "RAGFLOW_STANDBY"
 
 
 def instance_labels(cluster: str) -> dict[str, str]:

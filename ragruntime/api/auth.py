@@ -10,6 +10,7 @@ back) and, once the response is known, writes the data-access or configuration e
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from typing import Any
@@ -18,10 +19,11 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragruntime.errors import Forbidden, StoreUnavailable, Unauthorized
+from ragruntime.errors import Forbidden, StandbyReadOnly, StoreUnavailable, Unauthorized
 from ragruntime.security import roles
 from ragruntime.security.audit import AuditLog
 from ragruntime.security.keys import ApiKey, KeyStore
+from ragruntime.store import standby as standby_state
 
 REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -55,6 +57,29 @@ def _deny(request: Request, key: ApiKey, reason: str, action: str | None) -> For
         reason=reason,
     )
     return Forbidden(f"This API key ({key.role.value}) may not {action or 'call this route'}.")
+
+
+async def _standby_refusal(request: Request, key: ApiKey, action: str) -> StandbyReadOnly:
+    """A write on a read-only standby: 409 naming the primary it follows (from its state)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    primary = None
+    if runtime is not None:
+        with contextlib.suppress(Exception):  # the refusal stands even if the state is unreadable
+            recorded = await run_in_threadpool(standby_state.read_state, runtime.metadata.engine)
+            primary = recorded.primary_cluster if recorded else None
+    _audit(request).record(
+        "authorization",
+        "denied",
+        **_base_fields(request),
+        key_id=key.id,
+        role=key.role.value,
+        action=action,
+        reason="standby",
+    )
+    following = f"of {primary}" if primary else "following its primary's backups"
+    return StandbyReadOnly(
+        f"This cluster is a read-only standby {following}; promote it to write ({action} refused)."
+    )
 
 
 def bearer_token(request: Request) -> str:
@@ -132,6 +157,8 @@ async def authorize(request: Request) -> ApiKey:
     rule = match.rule
     if not key.role.allows(rule.role):
         raise _deny(request, key, "role", rule.action)
+    if request.app.state.settings.standby and roles.writes(request.method, rule):
+        raise await _standby_refusal(request, key, rule.action)
     ids = await _body_ids(request, rule.body_ids)
     if key.dataset_ids is not None:
         targets = _scope_targets(match, request, ids)

@@ -4,7 +4,8 @@ Called by the CLI (``backup run``) to build the ``Snapshot`` the engine streams 
 follows the runtime's visibility rule: a chunk is searchable when its document's
 ``active_generation`` (in the metadata database) names the chunk's generation. So the database
 is snapshotted FIRST (SQLite online backup API; PostgreSQL ``pg_dump`` under an exported
-snapshot, read by the same transaction), and then exactly the Milvus rows of the generations
+snapshot, read by the same transaction; a standby's own tables, ``ragruntime.store.standby``,
+are left out), and then exactly the Milvus rows of the generations
 active in THAT snapshot are exported, one file per (document, generation). If ingestion flips or
 discards a generation in between, the exported row count differs from the snapshot's
 ``chunk_count`` and the whole capture is retried: a backup never has vectors without their
@@ -31,6 +32,7 @@ from ragruntime.backup.format import canonical_json
 from ragruntime.backup.settings import DEFAULT_INCLUDE
 from ragruntime.config import Settings
 from ragruntime.store.database import is_postgres
+from ragruntime.store.standby import STANDBY_TABLES
 from ragruntime.store.vectors import CHUNK_FIELDS, collection_name
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,9 @@ def _snapshot_sqlite(url: str, target: Path) -> tuple[list[ActiveDocument], int]
     copy = sqlite3.connect(target)
     try:
         source.backup(copy)  # one consistent point in time, even with writers (WAL)
+        for table in STANDBY_TABLES:  # a standby's own bookkeeping is not the cluster's data
+            copy.execute(f"DROP TABLE IF EXISTS {table}")
+        copy.commit()
         rows = copy.execute(_documents_query()).fetchall()
         datasets = copy.execute("SELECT count(*) FROM datasets").fetchone()[0]
     finally:
@@ -113,6 +118,7 @@ def _snapshot_postgres(
                     f"--snapshot={snapshot_id}",
                     f"--file={target}",
                     *exclude,
+                    *(f"--exclude-table={table}" for table in STANDBY_TABLES),
                 ],
                 url,
             )

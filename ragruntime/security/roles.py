@@ -80,7 +80,17 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/system/token_list"): Rule(A, CONFIG, "list_keys"),
     ("DELETE", "/api/v1/system/token/{key_id}"): Rule(A, CONFIG, "revoke_key"),
     ("POST", "/api/v1/system/token/{key_id}/rotate"): Rule(A, CONFIG, "rotate_key"),
+    ("GET", "/api/v1/standby"): Rule(V, CONFIG, "standby_status"),
 }
+
+#: Actions that read although their method is not GET (refused nowhere on a standby).
+READS_BY_POST = frozenset({"retrieve"})
+
+
+def writes(method: str, rule: Rule) -> bool:
+    """Whether a route changes state (what a read-only standby refuses)."""
+    return method not in ("GET", "HEAD") and rule.action not in READS_BY_POST
+
 
 #: Routes under /api/v1 that answer without a key (RAGFlow's probes).
 PUBLIC: frozenset[tuple[str, str]] = frozenset(

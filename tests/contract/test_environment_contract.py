@@ -50,7 +50,19 @@ SECURED = {
         },
     },
 }
-SPECS = {"managed": {}, "external": EXTERNAL, "secured": SECURED}
+STANDBY = {
+    "standby": {
+        "enabled": True,
+        "source": {
+            "cluster": "docs-eu",
+            "destinations": [
+                {"name": "s3", "s3": {"bucket": "b", "credentialsSecret": {"name": "aws"}}}
+            ],
+            "encryption": {"keySecret": {"name": "keys", "key": "keyring"}},
+        },
+    }
+}
+SPECS = {"managed": {}, "external": EXTERNAL, "secured": SECURED, "standby": STANDBY}
 
 
 def cluster_model(spec: Json) -> ClusterModel:
@@ -170,3 +182,13 @@ def test_the_runtime_parses_what_the_operator_writes(monkeypatch) -> None:
     for tls in (settings.database_tls(), settings.cache_tls(), settings.vector_tls()):
         assert tls.enabled and tls.ca.endswith("/ca.crt") and tls.cert.endswith("/tls.crt")
     assert settings.vector_tls().server_name == "milvus.in"
+
+
+def test_a_standby_runtime_reads_the_standby_switch(monkeypatch) -> None:
+    env = resolved(container_environment(children(STANDBY), "Deployment", "docs-api"))
+    assert env[environment.STANDBY] == "true"
+    for name in runtime_reads():
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert Settings().standby is True

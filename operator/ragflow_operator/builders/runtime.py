@@ -162,7 +162,7 @@ def standby_env(model: ClusterModel) -> list[Json]:
     """`RAGFLOW_STANDBY=true` on API and worker pods of a standby: the API refuses writes and
     the workers stay idle (they keep running, so promotion only rolls the pods). Promotion
     drops it, which changes the pod template and rolls the pods writable."""
-    return [{"name": names.STANDBY_ENV, "value": "true"}] if is_standby(model.spec) else []
+    return [{"name": environment.STANDBY, "value": "true"}] if is_standby(model.spec) else []
 
 
 def _probe(path: str, timing: Json | None) -> Json:

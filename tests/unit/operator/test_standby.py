@@ -26,6 +26,7 @@ from ragflow_operator.k8s import ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
 from ragflow_operator.model.standby import standby_of
 
+from ragflow_contract import environment
 from ragruntime.backup.settings import BackupConfig
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -201,13 +202,13 @@ def test_standby_children_sync_cronjob_and_read_only_pods() -> None:
     secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     assert secrets == {"eu-keys", "aws"}
     env = _env({"spec": job})
-    assert "RAGFLOW_DATABASE_URL" in env and names.STANDBY_ENV not in env
+    assert "RAGFLOW_DATABASE_URL" in env and environment.STANDBY not in env
     assert "RAGFLOW_ROLE" not in env
     labels = job["template"]["metadata"]["labels"]
     assert labels[backup.LABEL_JOB_KIND] == standby.JOB_KIND
     assert labels[names.LABEL_COMPONENT] == names.COMPONENT_BACKUP  # may reach the stores
     for deployment in ("docs-api", "docs-worker"):
-        assert _env(find(result, "Deployment", deployment))[names.STANDBY_ENV] == "true"
+        assert _env(find(result, "Deployment", deployment))[environment.STANDBY] == "true"
 
 
 def test_sync_config_is_the_backup_configuration_of_the_primary() -> None:
@@ -233,7 +234,7 @@ def test_sync_config_is_the_backup_configuration_of_the_primary() -> None:
 def test_a_promoted_cluster_has_no_sync_and_writable_pods() -> None:
     result = build(standby_spec(enabled=False))
     assert not [k for k in kinds(result) if "standby" in k]
-    assert names.STANDBY_ENV not in _env(find(result, "Deployment", "docs-api"))
+    assert environment.STANDBY not in _env(find(result, "Deployment", "docs-api"))
 
 
 # --- status (pure) ------------------------------------------------------------------------------
@@ -480,7 +481,7 @@ def test_promotion_removes_the_sync_records_it_and_resumes_the_backup_policy(eve
     assert ("delete", "CronJob/docs-standby-sync") in kube.writes
     assert kube.get(ObjectRef("batch/v1", "CronJob", NS, "docs-standby-sync")) is None
     api = kube.get(ObjectRef("apps/v1", "Deployment", NS, "docs-api"))
-    assert api is not None and names.STANDBY_ENV not in _env(api)
+    assert api is not None and environment.STANDBY not in _env(api)
     status = last_status(kube)
     assert status["standby"]["enabled"] is False and status["standby"]["promotedAt"]
     assert standby_condition(status) == {}

@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/system/token_list"): ADMIN,
     ("DELETE", "/api/v1/system/token/{key_id}"): ADMIN,
     ("POST", "/api/v1/system/token/{key_id}/rotate"): ADMIN,
+    ("GET", "/api/v1/standby"): VIEWER,
 }
 RANK = {VIEWER: 1, EDITOR: 2, ADMIN: 3}
 

@@ -1,0 +1,1 @@
+"""A standby runtime: follows a primary through its backups, serves read-only, can be promoted."""
