@@ -20,7 +20,7 @@ from typing import Any
 from ragflow_operator import names
 from ragflow_operator.builders import common
 from ragflow_operator.builders.render import Manifest, render_manifest
-from ragflow_operator.builders.runtime import RUNTIME_USER, runtime_env
+from ragflow_operator.builders.runtime import DATA_DIR, RUNTIME_USER, runtime_env
 from ragflow_operator.model.backup_policy import BackupPolicyModel, Destination
 from ragflow_operator.model.cluster import ClusterModel
 
@@ -168,12 +168,17 @@ def _volumes(model: BackupPolicyModel, config_map: str) -> tuple[list[Json], lis
         },
         {"name": "scratch", "emptyDir": {"sizeLimit": model.scratch_size_limit}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        # The runtime's data dir (RAGFLOW_DATA_DIR from the cluster's ConfigMap): the restore
+        # writes the restored settings there. The root filesystem is read-only, and the image's
+        # VOLUME is no pod volume: runtimes that ignore image volumes would leave it read-only.
+        {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
     mounts: list[Json] = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": "keyring", "mountPath": KEYRING_DIR, "readOnly": True},
         {"name": "scratch", "mountPath": SCRATCH_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "data", "mountPath": DATA_DIR},
     ]
     for d in model.destinations:
         if d.credentials_secret:
