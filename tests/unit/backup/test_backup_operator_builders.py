@@ -238,8 +238,9 @@ def every_job_pod() -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("job", ["nightly-hourly", "nightly-validate", "on-demand", "restore"])
 def test_every_path_the_runtime_writes_is_a_pod_volume(job: str) -> None:
     """Found on a real node: the restore writes the restored settings into the runtime's data
-    dir, which only the image's VOLUME made writable (the root filesystem is read-only); a
-    runtime that ignores image volumes (the real-node tier's containerd does) made it fail."""
+    dir, which only containerd's anonymous volume for the image's VOLUME made writable (the root
+    filesystem is read-only); a runtime that ignores image volumes, as the real-node tier's
+    containerd now does, leaves it read-only."""
     pod = every_job_pod()[job]
     data_dir = runtime_builders.config_data(ClusterModel.from_body(copy.deepcopy(CLUSTER)))[
         "RAGFLOW_DATA_DIR"
