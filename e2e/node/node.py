@@ -82,6 +82,10 @@ state = "{paths.root / "containerd" / "state"}"
   # Never below containerd's own OOM score: lowering it needs CAP_SYS_RESOURCE (missing here),
   # and runc fails the whole sandbox when it cannot write the kubelet's -998.
   restrict_oom_score_adj = true
+  # An image's VOLUME gets no anonymous volume: a pod (read-only root filesystem) can write only
+  # where its spec mounts a volume, as on runtimes configured this way; otherwise a Job relying
+  # on the runtime image's VOLUME /data would pass here and fail there.
+  ignore_image_defined_volumes = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

@@ -61,6 +61,7 @@ def test_daemon_settings_fit_a_shared_host_without_cap_sys_resource(tmp_path: Pa
     containerd = tomllib.loads(node.containerd_config(paths))
     cri = containerd["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["restrict_oom_score_adj"] is True
+    assert cri["ignore_image_defined_volumes"] is True  # pods write only to their own volumes
     assert cri["sandbox_image"] == node.PAUSE_IMAGE
     runc = cri["containerd"]["runtimes"]["runc"]["options"]
     assert runc["SystemdCgroup"] is False

@@ -21,7 +21,7 @@ from ragflow_contract import environment
 from ragflow_operator import names
 from ragflow_operator.builders import common
 from ragflow_operator.builders.render import Manifest, render_manifest
-from ragflow_operator.builders.runtime import RUNTIME_USER, runtime_env
+from ragflow_operator.builders.runtime import DATA_DIR, RUNTIME_USER, runtime_env
 from ragflow_operator.model.backup_policy import BackupPolicyModel, Destination
 from ragflow_operator.model.cluster import ClusterModel
 
@@ -195,12 +195,17 @@ def job_volumes(mounts_of: JobMounts) -> tuple[list[Json], list[Json]]:
         },
         {"name": "scratch", "emptyDir": {"sizeLimit": mounts_of.scratch_size_limit}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        # The runtime's data dir (RAGFLOW_DATA_DIR from the cluster's ConfigMap): the restore
+        # writes the restored settings there. The root filesystem is read-only, and the image's
+        # VOLUME is no pod volume: runtimes that ignore image volumes would leave it read-only.
+        {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
     ]
     mounts: list[Json] = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": "keyring", "mountPath": KEYRING_DIR, "readOnly": True},
         {"name": "scratch", "mountPath": SCRATCH_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "data", "mountPath": DATA_DIR},
     ]
     for d in mounts_of.destinations:
         if d.credentials_secret:

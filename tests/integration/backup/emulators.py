@@ -35,6 +35,7 @@ class Emulator:
     directory: Path
     config: dict[str, Any]  # a destination config (name + one provider block)
     args: list[str] = dataclasses.field(default_factory=list)
+    host: str = "127.0.0.1"
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -45,18 +46,20 @@ class Emulator:
         and data directory. moto keeps everything in memory: its bucket is created again."""
         self.process.kill()
         self.process.wait(10)
-        self.process = _spawn(self.args, self.directory, self.port)
+        self.process = _spawn(self.args, self.directory, self.port, self.host)
         if self.kind == "s3":
-            _s3_client(self.config["s3"]["endpoint"]).create_bucket(
+            s3_client(self.config["s3"]["endpoint"]).create_bucket(
                 Bucket=self.config["s3"]["bucket"]
             )
 
 
-def _spawn(args: list[str], directory: Path, port: int) -> subprocess.Popen[bytes]:
+def _spawn(
+    args: list[str], directory: Path, port: int, host: str = "127.0.0.1"
+) -> subprocess.Popen[bytes]:
     log = (directory / "emulator.log").open("wb")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=directory)
     try:
-        wait_for_port(port, 60, process)
+        wait_for_port(port, 60, process, host)
     except Exception:
         stop_process(process)
         raise RuntimeError(
@@ -75,7 +78,7 @@ def fake_gcs_binary() -> Path:
     return found[0]
 
 
-def _s3_client(endpoint: str) -> Any:
+def s3_client(endpoint: str) -> Any:
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -85,20 +88,22 @@ def _s3_client(endpoint: str) -> Any:
     )
 
 
-def start_s3(name: str = "s3", bucket: str = "backups") -> Emulator:
+def start_s3(name: str = "s3", bucket: str = "backups", host: str = "127.0.0.1") -> Emulator:
+    """moto_server on ``host`` (loopback by default; the real-node tier passes the address its
+    pods reach the host on)."""
     binary = shutil.which("moto_server")
     if binary is None:
         raise FileNotFoundError("moto_server not found: run scripts/bootstrap.sh")
     directory = Path(tempfile.mkdtemp(prefix="moto-"))
-    port = free_port()
-    args = [binary, "-H", "127.0.0.1", "-p", str(port)]
-    process = _spawn(args, directory, port)
-    endpoint = f"http://127.0.0.1:{port}"
+    port = free_port(host)
+    args = [binary, "-H", host, "-p", str(port)]
+    process = _spawn(args, directory, port, host)
+    endpoint = f"http://{host}:{port}"
     creds = directory / "credentials"
     creds.mkdir()
     (creds / "AWS_ACCESS_KEY_ID").write_text("testing")
     (creds / "AWS_SECRET_ACCESS_KEY").write_text("testing")
-    _s3_client(endpoint).create_bucket(Bucket=bucket)
+    s3_client(endpoint).create_bucket(Bucket=bucket)
     config = {
         "name": name,
         "s3": {
@@ -109,7 +114,7 @@ def start_s3(name: str = "s3", bucket: str = "backups") -> Emulator:
             "credentialsDir": str(creds),
         },
     }
-    return Emulator("s3", port, process, directory, config, args)
+    return Emulator("s3", port, process, directory, config, args, host)
 
 
 def start_gcs(name: str = "gcs", bucket: str = "backups") -> Emulator:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from ragflow_operator import names
 from ragflow_operator.builders import backup
+from ragflow_operator.builders import runtime as runtime_builders
 from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
@@ -215,6 +216,47 @@ def test_restore_job_for_restore_from_is_owned_by_the_new_cluster() -> None:
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[2:5] == ["restore", "--backup-id", "latest"]
     assert json.loads(config_map["data"]["backup.json"])["cluster"] == "docs"
+
+
+def every_job_pod() -> dict[str, dict[str, Any]]:
+    """Job kind → pod spec, for every Job the operator creates for backups and restores."""
+    cronjobs = backup.build_cronjobs(policy(), target())
+    pods = {
+        c["metadata"]["name"]: c["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        for c in cronjobs
+    }
+    pods["on-demand"] = backup.build_on_demand_job(policy(), target(), "now")["spec"]["template"][
+        "spec"
+    ]
+    _, restore = backup.build_restore_job(
+        ClusterModel.from_body(copy.deepcopy(CLUSTER)), policy(), None
+    )
+    pods["restore"] = restore["spec"]["template"]["spec"]
+    return pods
+
+
+@pytest.mark.parametrize("job", ["nightly-hourly", "nightly-validate", "on-demand", "restore"])
+def test_every_path_the_runtime_writes_is_a_pod_volume(job: str) -> None:
+    """Found on a real node: the restore writes the restored settings into the runtime's data
+    dir, which only containerd's anonymous volume for the image's VOLUME made writable (the root
+    filesystem is read-only); a runtime that ignores image volumes, as the real-node tier's
+    containerd now does, leaves it read-only."""
+    pod = every_job_pod()[job]
+    data_dir = runtime_builders.config_data(ClusterModel.from_body(copy.deepcopy(CLUSTER)))[
+        "RAGFLOW_DATA_DIR"
+    ]
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    writable = {
+        m["mountPath"]: volumes[m["name"]]
+        for m in container["volumeMounts"]
+        if not m.get("readOnly")
+    }
+    for path in (data_dir, "/tmp", backup.SCRATCH_DIR):
+        assert "emptyDir" in writable[path], (path, writable)
+    assert container["terminationMessagePath"] == backup.TERMINATION_LOG
+    assert container["args"][-2:] == ["--termination-log", backup.TERMINATION_LOG]
 
 
 @pytest.mark.parametrize("version", ["1.30.0", "1.34.0"])
