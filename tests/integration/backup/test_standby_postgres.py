@@ -10,10 +10,10 @@ import os
 import uuid
 
 import pytest
-from ragruntime.ingest.embedding import Embedder
 from runtime_helpers import close, open_with, populate, search_results, settings_for
 from standby_helpers import backup, region_env, sync
 
+from ragruntime.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.services.documents import (
     Upload,

@@ -14,11 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from emulators import Emulator, _s3_client
-from ragruntime.ingest.embedding import Embedder
+from emulators import Emulator, s3_client
 from runtime_helpers import close, open_with, populate, search_results, settings_for
 from standby_helpers import SUMMARY_FIELDS, backup, json_line, ragruntime, region_env, sync
 
+from ragruntime.embedding import Embedder
 from ragruntime.ingest.worker import Worker
 from ragruntime.services.documents import (
     Upload,
@@ -82,7 +82,7 @@ def _results(settings, embedder, dataset_id: str):
 
 
 def _corrupt_database_object(emulator: Emulator, cluster: str, backup_id: str) -> None:
-    client = _s3_client(f"http://127.0.0.1:{emulator.port}")
+    client = s3_client(f"http://127.0.0.1:{emulator.port}")
     bucket, prefix = emulator.config["s3"]["bucket"], emulator.config["s3"]["prefix"]
     root = f"{prefix}/{cluster}"
     manifest = json.loads(
