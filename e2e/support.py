@@ -14,10 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 from kopf.testing import KopfRunner
 from kubernetes.config import kube_config
+from ragflow_operator.handlers import register_handlers
+from ragflow_operator.settings import OperatorSettings
 
 from e2e.controlplane.cluster import Cluster
 
@@ -73,7 +76,8 @@ def install_crds(cluster: Cluster) -> None:
 def kopf_handlers(
     cluster: Cluster, namespace: str, handlers: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """The operator module `handlers` running in kopf (in this process) for one namespace.
+    """The operator module `handlers` (with lifecycle's startup) in kopf, in this process, for
+    one namespace, with the settings the environment gives (read now, as `run` does).
 
     Fails on leaving when kopf itself ended with an exception, showing its output.
     """
@@ -81,7 +85,9 @@ def kopf_handlers(
     # kopf logs in through the kubernetes package, whose default kubeconfig path was read from
     # $KUBECONFIG when it was first imported (before the test ran).
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
-    args = ["run", "--standalone", "--namespace", namespace, "-m", handlers]
-    with KopfRunner(args, timeout=60) as runner:
+    registry = kopf.OperatorRegistry()
+    register_handlers(registry, OperatorSettings.from_environment(), modules=[handlers])
+    args = ["run", "--standalone", "--namespace", namespace]
+    with KopfRunner(args, timeout=60, registry=registry) as runner:
         yield
     assert runner.exception is None, runner.output
