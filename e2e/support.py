@@ -85,7 +85,8 @@ def kopf_handlers(
     # kopf logs in through the kubernetes package, whose default kubeconfig path was read from
     # $KUBECONFIG when it was first imported (before the test ran).
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
-    registry = kopf.OperatorRegistry()
+    registry = kopf.OperatorRegistry()  # a fresh one has no login handler: kopf's own, then ours
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     register_handlers(registry, OperatorSettings.from_environment(), modules=[handlers])
     args = ["run", "--standalone", "--namespace", namespace]
     with KopfRunner(args, timeout=60, registry=registry) as runner:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 ENV_RESYNC = "RAGFLOW_OPERATOR_RESYNC_SECONDS"
 ENV_WORKERS = "RAGFLOW_OPERATOR_WORKERS"
+ENV_OBJECT_WORKERS = "RAGFLOW_OPERATOR_OBJECT_WORKERS"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,10 @@ class OperatorSettings:
     resync_seconds: float = 60.0
     #: Threads running sync handlers; each reconcile is a few dozen short API calls.
     workers: int = 16
+    #: Objects of one watched kind processed at once (kopf's `queueing.worker_limit`). Beyond
+    #: it kopf stops reading that watch until a worker is free, so a burst of creations
+    #: waits in the API server instead of as decoded bodies in the operator's memory.
+    object_workers: int = 32
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> OperatorSettings:
@@ -32,6 +37,7 @@ class OperatorSettings:
         return cls(
             resync_seconds=_number(environ, ENV_RESYNC, float, cls.resync_seconds),
             workers=int(_number(environ, ENV_WORKERS, int, cls.workers)),
+            object_workers=int(_number(environ, ENV_OBJECT_WORKERS, int, cls.object_workers)),
         )
 
 

@@ -29,7 +29,12 @@ from ragflow_operator.handlers import (
     register_handlers,
 )
 from ragflow_operator.k8s import ObjectRef
-from ragflow_operator.settings import ENV_RESYNC, ENV_WORKERS, OperatorSettings
+from ragflow_operator.settings import (
+    ENV_OBJECT_WORKERS,
+    ENV_RESYNC,
+    ENV_WORKERS,
+    OperatorSettings,
+)
 
 HANDLER_MODULES_LOADED = (lifecycle, cluster, alert_policy, backup_policy)
 
@@ -142,14 +147,17 @@ def test_without_memory_a_stale_body_is_trusted() -> None:
 
 
 def test_settings_come_from_the_environment_once() -> None:
-    settings = OperatorSettings.from_environment({ENV_RESYNC: "2.5", ENV_WORKERS: "4"})
-    assert settings == OperatorSettings(resync_seconds=2.5, workers=4)
+    environ = {ENV_RESYNC: "2.5", ENV_WORKERS: "4", ENV_OBJECT_WORKERS: "8"}
+    settings = OperatorSettings.from_environment(environ)
+    assert settings == OperatorSettings(resync_seconds=2.5, workers=4, object_workers=8)
     assert OperatorSettings.from_environment({}) == OperatorSettings()
     with pytest.raises(AttributeError):
         settings.workers = 8  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("name", "value"), [(ENV_RESYNC, "soon"), (ENV_WORKERS, "0")])
+@pytest.mark.parametrize(
+    ("name", "value"), [(ENV_RESYNC, "soon"), (ENV_WORKERS, "0"), (ENV_OBJECT_WORKERS, "-1")]
+)
 def test_a_malformed_setting_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         OperatorSettings.from_environment({name: value})
@@ -174,3 +182,14 @@ def test_handlers_register_only_when_asked_with_the_settings_interval() -> None:
         names.PLURAL_ALERT_POLICY,
         names.PLURAL_BACKUP_POLICY,
     }
+
+
+def test_kopf_reads_watches_only_as_fast_as_objects_are_handled() -> None:
+    """The bound on objects in flight per kind is what keeps a burst of creations small."""
+    kopf_settings = kopf.OperatorSettings()
+    assert kopf_settings.queueing.worker_limit is None  # kopf's default: unbounded
+    lifecycle.tune_kopf(kopf_settings, OperatorSettings(workers=4, object_workers=8))
+    assert kopf_settings.queueing.worker_limit == 8
+    assert kopf_settings.queueing.idle_timeout <= 1.0
+    assert kopf_settings.execution.max_workers == 4
+    assert kopf_settings.persistence.finalizer.startswith(names.GROUP)
