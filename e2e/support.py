@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 from kopf.testing import KopfRunner
 from kubernetes.config import kube_config
+from ragflow_operator.handlers import register_handlers
+from ragflow_operator.settings import OperatorSettings
 
 from e2e.controlplane.cluster import Cluster
 
@@ -75,7 +78,8 @@ def install_crds(cluster: Cluster) -> None:
 def kopf_handlers(
     cluster: Cluster, namespace: str, handlers: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """The operator module `handlers` running in kopf (in this process) for one namespace.
+    """The operator module `handlers` (with lifecycle's startup) in kopf, in this process, for
+    one namespace, with the settings the environment gives (read now, as `run` does).
 
     Fails on leaving when kopf itself ended with an exception, showing its output.
     """
@@ -83,8 +87,11 @@ def kopf_handlers(
     # kopf logs in through the kubernetes package, whose default kubeconfig path was read from
     # $KUBECONFIG when it was first imported (before the test ran).
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(cluster.kubeconfig))
-    args = ["run", "--standalone", "--namespace", namespace, "-m", handlers]
-    with KopfRunner(args, timeout=60) as runner:
+    registry = kopf.OperatorRegistry()  # a fresh one has no login handler: kopf's own, then ours
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+    register_handlers(registry, OperatorSettings.from_environment(), modules=[handlers])
+    args = ["run", "--standalone", "--namespace", namespace]
+    with KopfRunner(args, timeout=60, registry=registry) as runner:
         yield
     assert runner.exception is None, runner.output
 

@@ -1,10 +1,10 @@
 """Command line: `ragflow-operator run` (the operator) and `ragflow-operator render -f cr.yaml`.
 
-`run` loads every handler module (handlers.load_handlers) and runs kopf standalone over the
-given namespaces (or all of them), with JSON logs and an optional liveness endpoint for the
-Helm chart's probe. `render` prints, as stable YAML, the children the operator would apply for
-the custom resources in a file (dispatching on `kind` through builders/registry.py). No
-reconcile logic lives here.
+`run` reads the operator's settings once (settings.py), registers every handler module
+(handlers.register_handlers) and runs kopf standalone over the given namespaces (or all of
+them), with JSON logs and an optional liveness endpoint for the Helm chart's probe. `render`
+prints, as stable YAML, the children the operator would apply for the custom resources in a
+file (dispatching on `kind` through builders/registry.py). No reconcile logic lives here.
 """
 
 from __future__ import annotations
@@ -52,19 +52,27 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     import kopf
 
-    from ragflow_operator.handlers import load_handlers
+    from ragflow_operator.handlers import register_handlers
+    from ragflow_operator.settings import OperatorSettings
 
+    try:
+        settings = OperatorSettings.from_environment()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.PLAIN,
     )
-    load_handlers()
+    registry = kopf.get_default_registry()
+    register_handlers(registry, settings)
     if args.metrics_port:
         from ragflow_operator.metrics import start_metrics_server
 
         start_metrics_server(args.metrics_port)
     namespaces = [] if args.all_namespaces else (args.namespace or ["default"])
     kopf.run(
+        registry=registry,
         standalone=True,
         clusterwide=bool(args.all_namespaces),
         namespaces=namespaces,

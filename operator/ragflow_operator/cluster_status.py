@@ -21,7 +21,7 @@ from ragflow_operator.observe import MISSING, WorkloadFacts
 
 Json = dict[str, Any]
 
-#: Ready/Restored reason of a restore Job that failed (raised by handlers/cluster_restore.py).
+#: Ready/Restored reason of a restore Job that failed (raised by restore.py).
 RESTORE_FAILED = "RestoreFailed"
 
 DEPENDENCY_CONDITIONS = {
@@ -33,7 +33,7 @@ DEPENDENCY_CONDITIONS = {
 
 @dataclass(frozen=True)
 class RestoreProgress:
-    """Where a `spec.restoreFrom` bootstrap stands (handlers/cluster_restore.py)."""
+    """Where a `spec.restoreFrom` bootstrap stands (restore.py)."""
 
     #: "waiting" (dependencies not ready), "running" (restore Job) or "succeeded".
     state: str

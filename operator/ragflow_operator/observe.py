@@ -3,7 +3,7 @@
 `workload_facts(obj)` is pure (Deployment or StatefulSet dict -> WorkloadFacts);
 `read_workloads(client, refs)` fetches them. Used by handlers/cluster.py after an apply (from the
 objects apply.py already holds) and on child events (fresh reads), and by
-handlers/cluster_restore.py (the managed dependencies before a restore, the restore Job through
+restore.py (the managed dependencies before a restore, the restore Job through
 `job_facts`). BackupPolicy Jobs are read by handlers/backup_policy.py itself, for their
 termination messages. Never writes.
 """

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ragflow_operator.handlers.backup_policy import StatusEditor, _record_results, job_result
+from ragflow_operator.backup_status import StatusEditor, job_result, record_results
 
 from ragflow_contract import backup_result
 from ragruntime.backup import snapshot
@@ -90,7 +90,7 @@ def finished(job: str, message: str, *, failed: bool = False) -> Json:
 
 def status_of(kind: str, result: Json) -> Json:
     editor = StatusEditor(1, {}, NOW)
-    _record_results(editor, [(kind, result)])
+    record_results(editor, [(kind, result)])
     return editor.status
 
 

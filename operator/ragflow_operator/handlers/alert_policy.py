@@ -1,7 +1,7 @@
 """kopf handlers of AlertPolicy: model -> rules, dashboard, routing -> apply -> status.
 
 `reconcile_alert_policy(client, body, now)` does one reconcile and returns the desired status; the
-kopf handlers (create/update/resume and a drift-repair timer, registered on import through
+kopf handlers (create/update/resume and a drift-repair timer, added by `register` through
 handlers/__init__.py, client from lifecycle's `memo`) call it inside `metrics.reconcile_timer`
 and write the status only when it changed.
 
@@ -27,9 +27,9 @@ from ragflow_operator.apply import apply_children
 from ragflow_operator.builders import alert_routing, alerts, dashboard
 from ragflow_operator.builders.alert_policy import build_alert_policy_children
 from ragflow_operator.handlers import outcome
-from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
+from ragflow_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
 Json = dict[str, Any]
@@ -223,14 +223,19 @@ def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
         logger.warning("alert policy reconcile failed", extra={"error": failure.message})
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE, field="spec")
 def on_spec(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     _run(body, memo, retry)
 
 
-@kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
 def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     """Level-based: repairs drift, follows CRDs installed later; writes nothing when all is well."""
     _run(body, memo, retry)
+
+
+def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    """AlertPolicy's handlers: spec changes and the drift-repair timer."""
+    kopf.on.resume(*RESOURCE, registry=registry)(on_spec)
+    kopf.on.create(*RESOURCE, registry=registry)(on_spec)
+    kopf.on.update(*RESOURCE, registry=registry, field="spec")(on_spec)
+    interval = settings.resync_seconds
+    kopf.timer(*RESOURCE, registry=registry, interval=interval, initial_delay=interval)(resync)

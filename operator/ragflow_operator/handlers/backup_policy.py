@@ -4,151 +4,52 @@
 desired status; the kopf handlers (create/update/resume, a resync timer and Job events) call it
 and write the status only when it changed. The backup and validation Jobs report through their
 container's termination message (the JSON summary of `ragruntime backup run|verify`): the newest
-finished ones become `status.lastBackup` / `lastValidation`, with conditions and a Warning
-Event when a new result is a failure. On-demand: the annotation
-`ragflow.operator.dev/backup-now: <value>` creates one Job whose name derives from the value.
-While the policy's cluster is a standby (spec.standby), every CronJob is suspended and Ready
-says why (`SuspendedForStandby`); they resume when the cluster is promoted.
+finished ones become `status.lastBackup` / `lastValidation` (the pure folding is in
+backup_status.py), with conditions and a Warning Event when a new result is a failure.
+On-demand: the annotation `ragflow.operator.dev/backup-now: <value>` creates one Job whose name
+derives from the value. While the policy's cluster is a standby (spec.standby), every CronJob
+is suspended and Ready says why (`SuspendedForStandby`); they resume when the cluster is
+promoted. `register` adds the handlers to kopf's registry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-from croniter import croniter
 
-from ragflow_contract import backup_result
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
+from ragflow_operator.backup_status import (
+    StatusEditor,
+    iso,
+    job_condition,
+    job_result,
+    key_rotation,
+    next_runs,
+    record_results,
+)
 from ragflow_operator.builders import backup
 from ragflow_operator.handlers import outcome
-from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
 from ragflow_operator.model.standby import is_standby
 from ragflow_operator.references import require_secrets
+from ragflow_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
 Json = dict[str, Any]
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_BACKUP_POLICY)
 REMOVABLE_KINDS = (("batch/v1", "CronJob"), ("v1", "ConfigMap"))
-BACKUP_KINDS = ("backup", "on-demand")
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 #: Ready reason while the policy's cluster is a standby (its CronJobs are suspended).
 SUSPENDED_FOR_STANDBY = "SuspendedForStandby"
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _condition(job: Json, type_: str) -> Json:
-    for item in (job.get("status") or {}).get("conditions") or []:
-        if item.get("type") == type_ and item.get("status") == "True":
-            return dict(item)
-    return {}
-
-
-def job_result(job: Json, pods: list[Json]) -> Json | None:
-    """The parsed result of a finished Job (None while it runs).
-
-    The summary comes from the container's termination message; a Job that failed without one
-    (killed, evicted, deadline) still yields a failed result with the Job's own reason.
-    """
-    done, failed = _condition(job, "Complete"), _condition(job, "Failed")
-    if not done and not failed:
-        return None
-    message: Json = {}
-    for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or ""):
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (status.get("state") or {}).get("terminated") or {}
-            try:
-                parsed = json.loads(terminated.get("message") or "")
-            except ValueError:
-                continue
-            if isinstance(parsed, dict):
-                message = parsed
-    finished = (job.get("status") or {}).get("completionTime") or (done or failed).get(
-        "lastTransitionTime", ""
-    )
-    result: Json = {"job": job["metadata"]["name"], "finishedAt": finished}
-    result.update({k: v for k, v in message.items() if k not in ("job",)})
-    result["finishedAt"] = finished or message.get("finishedAt", "")
-    if failed:
-        result["succeeded"] = False
-        result.setdefault("ok", False)
-        if not message.get("error"):
-            reason = failed.get("reason") or "Failed"
-            result["error"] = f"job {reason}: {failed.get('message') or 'no result reported'}"
-    else:
-        result.setdefault("succeeded", bool(message.get("succeeded", message.get("ok", True))))
-    return result
-
-
-def _backup_status(result: Json) -> Json:
-    keep = ("job", *backup_result.BACKUP_FIELDS)
-    status = {k: result[k] for k in keep if k in result}
-    status["destinations"] = [
-        {"name": d.get("name"), "state": d.get("state"), "error": str(d.get("error") or "")[:300]}
-        for d in result.get("destinations") or []
-    ]
-    return status
-
-
-def _validation_status(result: Json) -> Json:
-    details = [
-        {k: d[k] for k in backup_result.VALIDATION_DETAIL_FIELDS if k in d}
-        for d in result.get("details") or []
-    ]
-    return {
-        "job": result["job"],
-        "finishedAt": result["finishedAt"],
-        "ok": bool(result.get("ok")),
-        "tests": result.get("tests", []),
-        "details": details,
-        **({"error": result["error"]} if result.get("error") else {}),
-    }
-
-
-class StatusEditor:
-    """The desired status of one reconcile; `set` edits a condition (metav1.Condition shape)."""
-
-    def __init__(self, generation: int, current: Mapping[str, Any], now: datetime) -> None:
-        self.generation, self.now = generation, now
-        self.status: Json = {k: v for k, v in current.items() if k != "conditions"}
-        self.status["observedGeneration"] = generation
-        self.status["conditions"] = list(current.get("conditions") or [])
-
-    def set(self, type_: str, ok: bool | None, reason: str, message: str) -> None:
-        state = conditions.UNKNOWN if ok is None else (conditions.TRUE if ok else conditions.FALSE)
-        self.status["conditions"] = conditions.set_condition(
-            self.status["conditions"],
-            type_=type_,
-            status=state,
-            reason=reason,
-            message=message[:1000],
-            generation=self.generation,
-            now=self.now,
-        )
-
-
-def next_runs(model: BackupPolicyModel, now: datetime) -> dict[str, str]:
-    """Next run time of each active schedule (suspended ones are left out)."""
-    if model.suspend:
-        return {}
-    return {
-        s.name: _iso(croniter(s.cron, now).get_next(datetime))
-        for s in model.schedules
-        if not s.suspend
-    }
 
 
 def finished_results(
@@ -163,7 +64,7 @@ def finished_results(
     results = []
     for job in jobs:
         kind = (job["metadata"].get("labels") or {}).get(backup.LABEL_JOB_KIND, "")
-        if not (_condition(job, "Complete") or _condition(job, "Failed")):
+        if not (job_condition(job, "Complete") or job_condition(job, "Failed")):
             continue
         pods = client.list("v1", "Pod", namespace, {JOB_NAME_LABEL: job["metadata"]["name"]})
         result = job_result(job, pods)
@@ -175,80 +76,6 @@ def finished_results(
 def _finished(client: KubeClient, model: BackupPolicyModel) -> list[tuple[str, Json]]:
     """(job kind, result) of every finished Job of the policy, oldest first."""
     return finished_results(client, model.namespace, {backup.LABEL_POLICY: model.name})
-
-
-def _record_results(editor: StatusEditor, results: list[tuple[str, Json]]) -> list[Json]:
-    """Fold the finished Jobs into the status; return the new failures (for Events)."""
-    status, new_failures = editor.status, []
-    backups = [r for kind, r in results if kind in BACKUP_KINDS]
-    validations = [r for kind, r in results if kind == "validation"]
-    if backups:
-        newest = backups[-1]
-        if (status.get("lastBackup") or {}).get("job") != newest["job"]:
-            lost = [d for d in newest.get("destinations") or [] if d.get("state") == "failed"]
-            if not newest.get("succeeded") or lost:
-                new_failures.append(newest)
-        status["lastBackup"] = _backup_status(newest)
-        good = [r for r in backups if r.get("succeeded")]
-        if good:
-            last = good[-1]
-            status["lastSuccessfulBackup"] = {
-                "id": last.get("id"),
-                "finishedAt": last["finishedAt"],
-                "job": last["job"],
-            }
-    last_backup = status.get("lastBackup")
-    if last_backup:
-        failed = [
-            d["name"] for d in last_backup.get("destinations", []) if d["state"] != "succeeded"
-        ]
-        if last_backup.get("succeeded"):
-            note = f"; destinations failed: {', '.join(failed)}" if failed else ""
-            editor.set(
-                "LastBackupSucceeded",
-                True,
-                "BackupSucceeded",
-                f"backup {last_backup.get('id')} ({last_backup['job']}){note}",
-            )
-        else:
-            editor.set(
-                "LastBackupSucceeded",
-                False,
-                "BackupFailed",
-                f"{last_backup['job']}: {last_backup.get('error') or 'failed'}",
-            )
-    if validations:
-        newest = validations[-1]
-        if (status.get("lastValidation") or {}).get("job") != newest["job"] and not newest.get(
-            "ok"
-        ):
-            new_failures.append(newest)
-        status["lastValidation"] = _validation_status(newest)
-    if status.get("lastValidation"):
-        validation = status["lastValidation"]
-        problems = [p for d in validation["details"] for p in d.get("problems", [])]
-        editor.set(
-            "LastValidationSucceeded",
-            validation["ok"],
-            "ValidationPassed" if validation["ok"] else "ValidationFailed",
-            "; ".join(problems)[:1000] or f"validated by {validation['job']}",
-        )
-    return new_failures
-
-
-def _key_rotation(editor: StatusEditor, rotation_days: int) -> None:
-    first_used = (editor.status.get("lastBackup") or {}).get("keyFirstUsedAt")
-    if not first_used:
-        return
-    age = editor.now - datetime.fromisoformat(str(first_used).replace("Z", "+00:00"))
-    due = age > timedelta(days=rotation_days)
-    editor.set(
-        "KeyRotationDue",
-        due,
-        "KeyRotationDue" if due else "KeyFresh",
-        f"active key in use for {age.days} days (rotate every "
-        f"{rotation_days}): add a new first line to the keyring Secret",
-    )
 
 
 def _on_demand_job(
@@ -281,7 +108,7 @@ def _start_on_demand(
     editor.status["onDemand"] = {
         "value": model.backup_now,
         "job": ref.name,
-        "requestedAt": _iso(editor.now),
+        "requestedAt": iso(editor.now),
     }
 
 
@@ -324,8 +151,8 @@ def reconcile_backup_policy(
         c["metadata"]["name"] for c in children if c["kind"] == "CronJob"
     )
     editor.status["nextScheduled"] = next_runs(effective, now)
-    failures = _record_results(editor, _finished(client, model))
-    _key_rotation(editor, model.key_rotation_days)
+    failures = record_results(editor, _finished(client, model))
+    key_rotation(editor, model.key_rotation_days)
     state = "suspended" if model.suspend else "scheduled"
     if follows:
         source = (cluster.section("standby").get("source") or {}).get("cluster", "")
@@ -420,21 +247,15 @@ def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
 BACKUP_NOW_FIELD = ("metadata", "annotations", names.ANNOTATION_BACKUP_NOW)
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE, field="spec")
-@kopf.on.update(*RESOURCE, field=BACKUP_NOW_FIELD)
 def on_change(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     _run(body, memo, retry)
 
 
-@kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
 def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     """Level-based: repairs drift and picks up finished Jobs even if an event was missed."""
     _run(body, memo, retry)
 
 
-@kopf.on.event(*RESOURCE)
 def on_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
     """A deleted policy's backup metrics go with it, so its alerts stop (children go by GC).
 
@@ -456,7 +277,6 @@ def forget(body: Mapping[str, Any]) -> None:
     )
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={backup.LABEL_POLICY: kopf.PRESENT})
 def on_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A backup/validation Job changed: refresh its policy's status right away."""
     policy = (body.get("metadata", {}).get("labels") or {}).get(backup.LABEL_POLICY)
@@ -473,3 +293,16 @@ def on_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     except Exception as exc:  # reported in the status by run_reconcile where it can be
         err = outcome.classify(exc).message
         logger.warning("backup policy refresh failed", extra={"policy": policy, "error": err})
+
+
+def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    """BackupPolicy's handlers: spec and backup-now changes, the timer, deletion, Job events."""
+    kopf.on.resume(*RESOURCE, registry=registry)(on_change)
+    kopf.on.create(*RESOURCE, registry=registry)(on_change)
+    kopf.on.update(*RESOURCE, registry=registry, field="spec")(on_change)
+    kopf.on.update(*RESOURCE, registry=registry, field=BACKUP_NOW_FIELD)(on_change)
+    interval = settings.resync_seconds
+    kopf.timer(*RESOURCE, registry=registry, interval=interval, initial_delay=interval)(resync)
+    kopf.on.event(*RESOURCE, registry=registry)(on_event)
+    jobs = {backup.LABEL_POLICY: kopf.PRESENT}
+    kopf.on.event("batch", "v1", "jobs", registry=registry, labels=jobs)(on_job)

@@ -5,8 +5,8 @@
   switched-off children, and writes the status only when it changed.
 - Deployment/StatefulSet events of our children refresh the owner's status (fast Ready), and a
   deleted child triggers a full reconcile (repair); while a restore from backup is pending
-  (handlers/cluster_restore.py) every child event, the restore Job's included, reconciles, and
-  so does a standby's finished sync Job (handlers/cluster_standby.py).
+  (restore.py) every child event, the restore Job's included, reconciles, and so does a
+  standby's finished sync Job (handlers/cluster_standby.py).
 Errors the user must fix (missing Secret, invalid combination, a child the API server refuses in
 the dry run) set Ready=False with a specific reason and a Warning Event, write nothing, and are
 retried by the timer, so the cluster recovers by itself; transient API errors back off
@@ -19,7 +19,9 @@ import logging
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,25 +48,57 @@ from ragflow_operator.builders.dependencies import generated_secret_keys
 from ragflow_operator.builders.standby import JOB_KIND as STANDBY_JOB_KIND
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.handlers import cluster_standby, outcome
-from ragflow_operator.handlers.cluster_restore import plan_restore
-from ragflow_operator.handlers.lifecycle import TUNING
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
 from ragflow_operator.references import require_secrets
+from ragflow_operator.restore import plan_restore
+from ragflow_operator.settings import OperatorSettings
 
 Json = dict[str, Any]
 logger = logging.getLogger(__name__)
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_CLUSTER)
 CHILD_LABELS = {names.LABEL_MANAGED_BY: names.MANAGED_BY, names.LABEL_NAME: names.APP_NAME}
 
-_locks: dict[tuple[str, str], threading.Lock] = {}
+#: (namespace, name) -> the lock of a reconcile in progress. Weak values: an entry lives only
+#: while a handler holds its lock, so the table never grows with the number of clusters.
+_locks: weakref.WeakValueDictionary[tuple[str, str], threading.Lock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
 
 
 def _lock(namespace: str, name: str) -> threading.Lock:
     """One reconcile at a time per cluster (CR handlers and child events run concurrently)."""
     with _locks_guard:
-        return _locks.setdefault((namespace, name), threading.Lock())
+        lock = _locks.get((namespace, name))
+        if lock is None:
+            lock = _locks[(namespace, name)] = threading.Lock()
+        return lock
+
+
+@dataclass
+class ClusterMemory:
+    """What this process remembers about one RagFlowCluster between its handler calls.
+
+    Kept in kopf's per-object `memo` (see `_memory`), so kopf drops it with the object; a
+    reconcile without it (child events, tests) checks everything and trusts the body it got.
+    """
+
+    #: Kinds last applied for the cluster. A kind that was never desired since the process
+    #: started cannot hold a child to remove, so it is not listed again; None (after a restart)
+    #: checks every kind once.
+    applied_kinds: frozenset[tuple[str, str]] | None = None
+    #: time.monotonic() of the last completed full reconcile.
+    last_reconcile: float = float("-inf")
+    #: The resourceVersion our last status write started from, and the status it wrote.
+    written_over: str | None = None
+    written_status: Json | None = None
+
+
+def _memory(memo: kopf.Memo) -> ClusterMemory:
+    """The cluster's own memory inside kopf's per-object memo (created on first use)."""
+    memory = memo.get("cluster_memory")
+    if not isinstance(memory, ClusterMemory):
+        memory = memo["cluster_memory"] = ClusterMemory()
+    return memory
 
 
 def cluster_ref(namespace: str, name: str) -> ObjectRef:
@@ -102,18 +136,13 @@ def _removable_kinds(capabilities: Capabilities) -> list[tuple[str, str]]:
     return kinds
 
 
-#: (namespace, name) -> kinds this process last applied for the cluster. A kind that was never
-#: desired since the process started cannot hold a child to remove, so it is not listed again;
-#: after a restart every kind is checked once.
-_seen_kinds: dict[tuple[str, str], set[tuple[str, str]]] = {}
-#: (namespace, name) -> time.monotonic() of the last completed full reconcile.
-_last_reconcile: dict[tuple[str, str], float] = {}
-
-
-def _kinds_to_check(key: tuple[str, str], capabilities: Capabilities) -> list[tuple[str, str]]:
+def _kinds_to_check(
+    memory: ClusterMemory | None, capabilities: Capabilities
+) -> list[tuple[str, str]]:
     kinds = _removable_kinds(capabilities)
-    seen = _seen_kinds.get(key)
-    return kinds if seen is None else [kind for kind in kinds if kind in seen]
+    if memory is None or memory.applied_kinds is None:
+        return kinds
+    return [kind for kind in kinds if kind in memory.applied_kinds]
 
 
 def _workload_refs(model: ClusterModel) -> dict[str, ObjectRef]:
@@ -137,50 +166,55 @@ def _facts(model: ClusterModel, live: Mapping[ObjectRef, Json]) -> cluster_statu
     return cluster_status.ClusterFacts(api=facts["api"], worker=facts["worker"], dependencies=deps)
 
 
-#: (namespace, name) -> (resourceVersion after our last status write, the status written).
-_written: dict[tuple[str, str], tuple[int, Json]] = {}
-
-
-def _current_status(body: Mapping[str, Any]) -> Mapping[str, Any]:
+def _current_status(body: Mapping[str, Any], memory: ClusterMemory | None) -> Mapping[str, Any]:
     """The body's status, or the one we wrote last if the body predates that write.
 
     kopf hands handlers its latest watched body; right after our own status patch that body
-    can still be the older version, and comparing against it would repeat the same patch.
+    can still be the version the patch started from, and comparing against it would repeat
+    the patch. resourceVersion is opaque, so it is only compared for equality: the very
+    version our write started from is older than the write, any other one kopf hands us is
+    newer (kopf's bodies only move forward), and then the remembered status is dropped.
     """
-    meta = body["metadata"]
     status: Mapping[str, Any] = body.get("status") or {}
-    written = _written.get((meta["namespace"], meta["name"]))
-    version = str(meta.get("resourceVersion") or "")
-    if written and version.isdigit() and int(version) < written[0]:
-        return written[1]
+    if memory is None or memory.written_status is None:
+        return status
+    if str(body["metadata"].get("resourceVersion") or "") == memory.written_over:
+        return memory.written_status
+    memory.written_over = memory.written_status = None
     return status
 
 
 def _write_status(
-    client: KubeClient, body: Mapping[str, Any], current: Mapping[str, Any], desired: Json
+    client: KubeClient,
+    body: Mapping[str, Any],
+    current: Mapping[str, Any],
+    desired: Json,
+    memory: ClusterMemory | None,
 ) -> None:
     patch = conditions.status_patch(current, desired)
     if patch is None:
         return
     meta = body["metadata"]
     updated = client.patch_status(cluster_ref(meta["namespace"], meta["name"]), patch)
-    version = str(updated.get("metadata", {}).get("resourceVersion") or "")
-    if version.isdigit():
-        _written[(meta["namespace"], meta["name"])] = (
-            int(version),
-            dict(updated.get("status") or {}),
-        )
+    if memory is not None:
+        memory.written_over = str(meta.get("resourceVersion") or "")
+        memory.written_status = dict(updated.get("status") or {})
     outcome.record_ready_transition(body, current, desired)
 
 
-def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
+def reconcile(
+    body: Mapping[str, Any],
+    client: KubeClient,
+    capabilities: Capabilities,
+    memory: ClusterMemory | None = None,
+) -> None:
     """Level-based reconcile of one RagFlowCluster (safe to repeat, safe to interrupt)."""
     meta = body["metadata"]
     generation = int(meta.get("generation") or 0)
     with _lock(meta["namespace"], meta["name"]):
         # Read under the lock: a reconcile that waited for another one must compare against
         # the status that one wrote (else it repeats its transitions and their Events).
-        current = _current_status(body)
+        current = _current_status(body, memory)
         now = datetime.now(UTC)
         model: ClusterModel | None = None
         try:
@@ -197,17 +231,17 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
             built = build_cluster_children(ctx, hold_runtime=hold)
             extra = restore.manifests if restore is not None else []
             desired = [*built.manifests, *extra]
-            key = (model.namespace, model.name)
             result = apply_children(
                 client,
                 desired,
                 namespace=model.namespace,
                 owner_uid=model.uid,
                 selector=names.instance_labels(model.name),
-                removable_kinds=_kinds_to_check(key, capabilities),
+                removable_kinds=_kinds_to_check(memory, capabilities),
             )
-            _seen_kinds[key] = {(m["apiVersion"], m["kind"]) for m in desired}
-            _last_reconcile[key] = time.monotonic()
+            if memory is not None:
+                memory.applied_kinds = frozenset((m["apiVersion"], m["kind"]) for m in desired)
+                memory.last_reconcile = time.monotonic()
             written = result.created + result.applied
             metrics.record_children_applied(names.KIND_CLUSTER, [{"kind": r.kind} for r in written])
         except Exception as exc:  # classified: transient ones retry, the rest are reported
@@ -222,7 +256,7 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
                 current=current,
                 now=now,
             )
-            _write_status(client, body, current, status)
+            _write_status(client, body, current, status, memory)
             return
         if result.created or result.removed:
             parts = [f"created {', '.join(map(str, result.created))}"] if result.created else []
@@ -244,7 +278,7 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
         )
         if standby is not None:
             status = standby_status.fold(status, standby, generation=generation, now=now)
-        _write_status(client, body, current, status)
+        _write_status(client, body, current, status, memory)
         cluster_standby.export_metrics(model, standby)
         for event in standby.events if standby is not None else []:
             kopf.event(
@@ -258,10 +292,10 @@ def reconcile(body: Mapping[str, Any], client: KubeClient, capabilities: Capabil
 
 
 def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
-    """Status only, from fresh reads of the workloads (child events)."""
+    """Status only, from fresh reads of the workloads (child events: `body` was just read)."""
     meta = body["metadata"]
     with _lock(meta["namespace"], meta["name"]):
-        current = _current_status(body)
+        current: Mapping[str, Any] = body.get("status") or {}
         ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
         if current.get("phase") == "Failed" or ready.get("reason") in (
             "ChildRejected",
@@ -277,14 +311,14 @@ def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Ca
         status = cluster_status.summarise(
             model, _facts(model, live), current=current, skipped=skipped, now=datetime.now(UTC)
         )
-        _write_status(client, body, current, status)
+        _write_status(client, body, current, status, None)
 
 
 def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     """One timed reconcile; a transient failure backs off, anything else was reported."""
     try:
         with metrics.reconcile_timer(names.KIND_CLUSTER):
-            reconcile(body, memo.client, memo.capabilities)
+            reconcile(body, memo.client, memo.capabilities, _memory(memo))
     except Exception as exc:
         failure = outcome.classify(exc)
         if failure.transient:
@@ -295,36 +329,27 @@ def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
         )
 
 
-@kopf.on.resume(*RESOURCE)
-@kopf.on.create(*RESOURCE)
-@kopf.on.update(*RESOURCE)
 def on_spec(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     _run(body, memo, retry)
 
 
-@kopf.timer(*RESOURCE, interval=TUNING.resync_seconds, initial_delay=TUNING.resync_seconds)
 def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     """Level-based check: repairs drift and retries errors; writes nothing when all is well.
 
     Skipped when a full reconcile of this cluster completed less than half an interval ago
     (it checked the same things), which keeps bursts of creations cheap.
     """
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    if time.monotonic() - _last_reconcile.get(key, 0.0) < TUNING.resync_seconds / 2:
+    settings: OperatorSettings = memo.settings
+    if time.monotonic() - _memory(memo).last_reconcile < settings.resync_seconds / 2:
         return
     _run(body, memo, retry)
 
 
-@kopf.on.delete(*RESOURCE, optional=True)
 def forget(body: kopf.Body, **_: Any) -> None:
-    """Drop per-cluster memory; the children go with the owner (garbage collection)."""
-    key = (body["metadata"]["namespace"], body["metadata"]["name"])
-    metrics.forget_standby(namespace=key[0], cluster=key[1])
-    _written.pop(key, None)
-    _seen_kinds.pop(key, None)
-    _last_reconcile.pop(key, None)
-    with _locks_guard:
-        _locks.pop(key, None)
+    """Drop a deleted cluster's standby series (kopf drops its memo; its children go with it)."""
+    metrics.forget_standby(
+        namespace=body["metadata"]["namespace"], cluster=body["metadata"]["name"]
+    )
 
 
 def _owner_name(body: Mapping[str, Any]) -> str | None:
@@ -375,5 +400,12 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
         kopf.warn(outcome.event_target(body), reason="StatusRefreshFailed", message=str(err)[:500])
 
 
-for _group, _plural in (("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs")):
-    kopf.on.event(_group, "v1", _plural, labels=CHILD_LABELS)(on_child_event)
+def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    """RagFlowCluster's handlers, and events of the children that report its health."""
+    for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
+        on(*RESOURCE, registry=registry)(on_spec)
+    interval = settings.resync_seconds
+    kopf.timer(*RESOURCE, registry=registry, interval=interval, initial_delay=interval)(resync)
+    kopf.on.delete(*RESOURCE, registry=registry, optional=True)(forget)
+    for group, plural in (("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs")):
+        kopf.on.event(group, "v1", plural, registry=registry, labels=CHILD_LABELS)(on_child_event)

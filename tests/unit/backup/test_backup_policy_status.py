@@ -6,12 +6,12 @@ import copy
 import json
 from datetime import UTC, datetime
 
-from ragflow_operator.handlers.backup_policy import (
+from ragflow_operator.backup_status import (
     StatusEditor,
-    _key_rotation,
-    _record_results,
     job_result,
+    key_rotation,
     next_runs,
+    record_results,
 )
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from test_backup_operator_builders import POLICY
@@ -85,7 +85,7 @@ def test_results_fill_last_backup_keep_last_success_and_report_new_failures() ->
         "succeeded": False,
         "error": "only 0 of 3 destinations took the backup",
     }
-    failures = _record_results(editor, [("backup", ok), ("on-demand", bad)])
+    failures = record_results(editor, [("backup", ok), ("on-demand", bad)])
     status = editor.status
     assert status["lastBackup"]["job"] == "j2" and status["lastBackup"]["succeeded"] is False
     assert status["lastSuccessfulBackup"] == {
@@ -98,7 +98,7 @@ def test_results_fill_last_backup_keep_last_success_and_report_new_failures() ->
     assert failures == [bad]
     # the same results again: nothing new to warn about
     assert (
-        _record_results(
+        record_results(
             StatusEditor(2, copy.deepcopy(status), NOW), [("backup", ok), ("on-demand", bad)]
         )
         == []
@@ -108,7 +108,7 @@ def test_results_fill_last_backup_keep_last_success_and_report_new_failures() ->
 def test_a_successful_backup_with_a_failed_destination_is_warned_about() -> None:
     editor = StatusEditor(1, {}, NOW)
     ok = {**SUCCESS, "job": "j1", "finishedAt": "2026-03-01T01:00:00Z"}
-    assert _record_results(editor, [("backup", ok)]) == [ok]
+    assert record_results(editor, [("backup", ok)]) == [ok]
     condition = next(c for c in editor.status["conditions"] if c["type"] == "LastBackupSucceeded")
     assert condition["status"] == "True" and "secondary" in condition["message"]
     assert editor.status["lastBackup"]["destinations"][1]["error"] == "connection refused"
@@ -131,8 +131,8 @@ def test_validation_results_and_key_rotation_conditions() -> None:
         ],
     }
     ok = {**SUCCESS, "job": "j1", "finishedAt": "2026-03-01T01:00:00Z"}
-    _record_results(editor, [("backup", ok), ("validation", validation)])
-    _key_rotation(editor, 90)
+    record_results(editor, [("backup", ok), ("validation", validation)])
+    key_rotation(editor, 90)
     by_type = {c["type"]: c for c in editor.status["conditions"]}
     assert by_type["LastValidationSucceeded"]["status"] == "False"
     assert "object abc missing" in by_type["LastValidationSucceeded"]["message"]

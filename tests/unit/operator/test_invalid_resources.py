@@ -25,6 +25,7 @@ from ragflow_operator.handlers import alert_policy, backup_policy, cluster, outc
 from ragflow_operator.k8s import _translate
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.settings import OperatorSettings
 
 NS = "team-a"
 SELECTOR = names.instance_labels("docs")
@@ -303,7 +304,8 @@ def test_backup_policy_with_a_refused_cronjob_writes_nothing(events) -> None:
 
 def test_backup_now_is_watched_on_the_whole_annotation_key() -> None:
     """kopf splits a dotted string path; the tuple keeps `ragflow.operator.dev/backup-now` whole."""
-    registry = kopf.get_default_registry()
+    registry = kopf.OperatorRegistry()
+    backup_policy.register(registry, OperatorSettings())
     fields = {
         handler.field
         for handler in registry._changing.get_all_handlers()
