@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     query_embedding_cache: int = Field(
         4096, ge=0, description="Query embeddings kept in an LRU cache (0 = no cache)."
     )
+    index_inline_sync_rows: int = Field(
+        2000,
+        ge=0,
+        description="A query waits for its dataset's index sync when it fetches at most this many"
+        " rows; a larger sync runs in the background (older snapshot or Milvus meanwhile).",
+    )
+    index_watch_seconds: float = Field(
+        5.0, gt=0, description="How often an API process checks dataset versions to sync."
+    )
 
     task_lease_seconds: float = Field(
         60.0,
