@@ -199,9 +199,11 @@ class Settings(BaseSettings):
 
     @property
     def encoder_replicas(self) -> int:
+        """Model copies: one per ingest thread, or per search slot in an ``api`` process (each
+        concurrent query embeds on its own copy; torch releases the GIL)."""
         if self.embedding_replicas:
             return self.embedding_replicas
-        return self.ingest_threads if self.runs_worker else 1
+        return self.ingest_threads if self.runs_worker else self.search_slots
 
     @property
     def runs_api(self) -> bool:

@@ -250,8 +250,8 @@ class Segment:
             generation=row["generation"],
             content=row["content"],
             document_name=row["document_name"],
-            important_keywords=json.loads(row["important_keywords"] or "[]"),
-            questions=json.loads(row["questions"] or "[]"),
+            important_keywords=_terms(row["important_keywords"]),
+            questions=_terms(row["questions"]),
             available=row["available"],
             position=row["position"],
             created_at=row["created_at"],
@@ -322,6 +322,11 @@ class Segment:
             position=loaded["position"],
             created_at=loaded["created_at"],
         )
+
+
+def _terms(text: str) -> list[str]:
+    """A stored JSON term list (mostly empty: no parse then)."""
+    return [] if not text or text == "[]" else list(json.loads(text))
 
 
 def _json_text(value: Any) -> str:
@@ -534,7 +539,7 @@ class DatasetIndex:
         visible = self.visible(generations) if generations else np.zeros(self.rows, bool)
         if not visible.any():
             return Candidates.empty(self, len(terms))
-        dense_top, _ = self.dense_top(query_vector, visible, top_k)
+        dense_top, dense_cosines = self.dense_top(query_vector, visible, top_k)
         postings = self.term_postings(terms)
         text = self.bm25_scores(postings)
         text_top = _top(text, top_k, visible & (text > 0))
@@ -548,7 +553,11 @@ class DatasetIndex:
             for posting_rows, _ in per_segment:
                 holds[posting_rows] = True
             presence[:, column] = holds[rows]
-        similarity = self.cosines(query_vector, rows)
+        # Dense candidates already have their (exact) cosine; only BM25-only ones need one.
+        similarity = np.empty(len(rows), dtype=np.float32)
+        in_dense = dense_rank > 0
+        similarity[in_dense] = dense_cosines[dense_rank[in_dense] - 1]
+        similarity[~in_dense] = self.cosines(query_vector, rows[~in_dense])
         return Candidates(self, rows, similarity, dense_rank, text_rank, presence)
 
 

@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-MIN_ROWS = 200_000
+MIN_ROWS = 50_000
 RERANK_FACTOR = 2
 MIN_CANDIDATES = 2048
 
