@@ -160,7 +160,11 @@ class IndexManager:
         if wait:
             return Lookup(self._wait(dataset_id, state, version), True)
         newest = self._indexes.get(dataset_id)
-        return Lookup(newest, newest is not None and newest.version >= version)
+        if newest is not None and newest.version >= version:
+            return Lookup(newest, True)
+        # A snapshot holding no document yet (e.g. synced when the dataset was created) would
+        # answer nothing during a bulk load: Milvus answers then, as before any snapshot.
+        return Lookup(newest if newest is not None and newest.documents else None, False)
 
     def snapshot(self, dataset_id: str, version: int) -> DatasetIndex:
         """A snapshot synced at least to ``version``, waiting for the sync however long."""

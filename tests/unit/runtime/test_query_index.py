@@ -325,6 +325,17 @@ def test_without_any_snapshot_a_large_sync_leaves_the_request_to_the_vector_stor
     assert manager.snapshot(world.dataset.id, world.version()).live_rows == 3
 
 
+def test_a_snapshot_of_no_document_is_not_served_during_a_bulk_load(world: World) -> None:
+    manager = world.manager(inline_rows=2)
+    assert manager.snapshot(world.dataset.id, world.version()).live_rows == 0  # created empty
+    world.add("a")
+    world.source.gate.clear()
+    world.activate("a", 1, ["one", "two", "three"])
+    lookup = manager.lookup(world.dataset.id, world.version())
+    assert lookup.index is None and not lookup.current  # the caller asks Milvus instead
+    world.source.gate.set()
+
+
 def test_a_small_change_is_waited_for_so_an_uploaded_document_is_visible_at_once(
     world: World,
 ) -> None:
