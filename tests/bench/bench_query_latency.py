@@ -139,7 +139,12 @@ def _parts_rows(
             started = time.perf_counter()
             action()
             timings[name].append(time.perf_counter() - started)
-    scan = "int8 pre-filter + exact re-score" if index.segments[0].quantized else "exact, numpy"
+    quantized = sum(s.size for s in index.segments if s.quantized is not None)
+    scan = (
+        f"int8 pre-filter + exact re-score on {quantized} of {size} rows"
+        if quantized
+        else "exact, numpy"
+    )
     notes["index dense recall vs exact"] = ", ".join(
         f"@{cut} {np.mean(values):.4f} (min {np.min(values):.4f})" for cut, values in recall.items()
     )
