@@ -158,6 +158,8 @@ class Lifecycle:
             self.worker.start()
         if settings.runs_api:
             await self._open_keys(runtime)
+            # Index snapshots load and sync in the background from now on, not in a request.
+            runtime.index.watch(settings.index_watch_seconds)
         self.app.state.runtime = runtime
         log.info("ragruntime ready", extra={"role": settings.role.value})
 

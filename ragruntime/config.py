@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     query_embedding_cache: int = Field(
         4096, ge=0, description="Query embeddings kept in an LRU cache (0 = no cache)."
     )
+    index_inline_sync_rows: int = Field(
+        2000,
+        ge=0,
+        description="A query waits for its dataset's index sync when it fetches at most this many"
+        " rows; a larger sync runs in the background (older snapshot or Milvus meanwhile).",
+    )
+    index_watch_seconds: float = Field(
+        5.0, gt=0, description="How often an API process checks dataset versions to sync."
+    )
 
     task_lease_seconds: float = Field(
         60.0,
@@ -196,9 +205,11 @@ class Settings(BaseSettings):
 
     @property
     def encoder_replicas(self) -> int:
+        """Model copies: one per ingest thread, or per search slot in an ``api`` process (each
+        concurrent query embeds on its own copy; torch releases the GIL)."""
         if self.embedding_replicas:
             return self.embedding_replicas
-        return self.ingest_threads if self.runs_worker else 1
+        return self.ingest_threads if self.runs_worker else self.search_slots
 
     @property
     def runs_api(self) -> bool:

@@ -5,10 +5,12 @@ Names follow docs/runtime.md and DESIGN.md: ``ragflow_query_latency_seconds`` (h
 ``ragflow_memory_usage_bytes``, ``ragflow_cpu_usage_percent``,
 ``ragflow_documents_processed_total{status}``, ``ragflow_ingest_queue_depth{state}``,
 ``ragflow_cache_requests_total{layer,result}``, ``ragflow_http_requests_total``,
-``ragflow_audit_events_total{category,outcome}``, and on a standby ``ragflow_standby_lag_seconds``,
-``ragflow_standby_applied_total``, ``ragflow_standby_skipped_total``.
-Process gauges, the queue depth and the standby state (what ``ragruntime standby sync`` recorded
-in the metadata database) are read at scrape time. Used by the app, worker and retrieval.
+``ragflow_audit_events_total{category,outcome}``, ``ragflow_index_sync_total{result}``,
+``ragflow_index_sync_duration_seconds``, ``ragflow_retrieval_source_total{source}``, and on a
+standby ``ragflow_standby_lag_seconds``, ``ragflow_standby_applied_total``,
+``ragflow_standby_skipped_total``. Process gauges, the queue depth and the standby state (what
+``ragruntime standby sync`` recorded in the metadata database) are read at scrape time. Used by
+the app, worker and retrieval.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from prometheus_client.registry import Collector
 log = logging.getLogger(__name__)
 
 QUERY_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
+SYNC_BUCKETS = (0.1, 1.0, 10.0, 60.0, 300.0, 1800.0)
 
 
 class QueueDepthSource(Protocol):
@@ -165,6 +168,26 @@ class RuntimeMetrics:
             ["category", "outcome"],
             registry=self.registry,
         )
+        self.index_syncs = Counter(
+            "ragflow_index_sync",
+            "Query-side index sync attempts by result (success, error); errors are retried.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.index_sync_duration = Histogram(
+            "ragflow_index_sync_duration_seconds",
+            "Duration of query-side index sync attempts in seconds.",
+            buckets=SYNC_BUCKETS,
+            registry=self.registry,
+        )
+        self.retrieval_source = Counter(
+            "ragflow_retrieval_source",
+            "Answered retrievals by source: index (current snapshot), index-stale (the newest"
+            " complete snapshot while a large sync runs), vector-store (Milvus, before the"
+            " first snapshot), cache.",
+            ["source"],
+            registry=self.registry,
+        )
         self.registry.register(_ScrapeTimeCollector(self))
 
     def bind_queue(self, queue: QueueDepthSource) -> None:
@@ -178,6 +201,10 @@ class RuntimeMetrics:
 
     def record_cache(self, layer: str, result: str) -> None:
         self.cache_requests.labels(layer=layer, result=result).inc()
+
+    def record_index_sync(self, result: str, seconds: float) -> None:
+        self.index_syncs.labels(result=result).inc()
+        self.index_sync_duration.observe(seconds)
 
     def record_audit(self, category: str, outcome: str) -> None:
         self.audit_events.labels(category=category, outcome=outcome).inc()

@@ -46,6 +46,7 @@ class Runtime:
         return ClaimPolicy(self.settings.task_lease_seconds, self.settings.task_max_attempts)
 
     def close(self) -> None:
+        self.index.close()
         if self.redis_layer is not None:
             self.redis_layer.close()
         self.vectors.close()
@@ -98,7 +99,14 @@ def open_runtime(
         layers.append(redis_layer)
     cache = TieredCache(layers, metrics.record_cache)
     queue = TaskQueue(metadata.engine)
-    index = IndexManager(metadata.engine, vectors, embedder.dimension, settings.index_dir)
+    index = IndexManager(
+        metadata.engine,
+        vectors,
+        embedder.dimension,
+        settings.index_dir,
+        inline_rows=settings.index_inline_sync_rows,
+        on_sync=metrics.record_index_sync,
+    )
     metrics.bind_queue(queue)
     log.info(
         "runtime opened",

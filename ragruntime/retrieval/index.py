@@ -27,6 +27,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from ragruntime.models import Chunk
+from ragruntime.retrieval import prefilter
 from ragruntime.retrieval.analyzer import analyze, term_counts
 
 BM25_K1 = 1.2
@@ -81,6 +82,25 @@ class Segment:
     @cached_property
     def doc_id_array(self) -> npt.NDArray[np.str_]:
         return np.asarray(self.doc_ids, dtype=str)
+
+    @cached_property
+    def quantized(self) -> prefilter.QuantizedScan | None:
+        """The int8 pre-filter of a large segment (``prefilter.MIN_ROWS``), else None."""
+        return prefilter.QuantizedScan(self.vectors) if self.size >= prefilter.MIN_ROWS else None
+
+    def dense_top(self, query: Floats, mask: Bools, k: int) -> tuple[Ints, Floats]:
+        """The ``k`` rows of ``mask`` most similar to the unit ``query``: (rows, cosines).
+
+        Exact scan, or for a large segment the int8 pre-filter's candidates re-scored exactly."""
+        scan = self.quantized
+        if scan is None or k * prefilter.RERANK_FACTOR >= self.size:
+            exact = self.vectors @ query
+            local = _top(exact, k, mask)
+            return local, exact[local]
+        candidates = scan.candidates(query, k, None if mask.all() else mask)
+        exact = self.vectors[candidates] @ query
+        best = np.lexsort((candidates, -exact))[:k]
+        return candidates[best], exact[best]
 
     @classmethod
     def build(
@@ -230,8 +250,8 @@ class Segment:
             generation=row["generation"],
             content=row["content"],
             document_name=row["document_name"],
-            important_keywords=json.loads(row["important_keywords"] or "[]"),
-            questions=json.loads(row["questions"] or "[]"),
+            important_keywords=_terms(row["important_keywords"]),
+            questions=_terms(row["questions"]),
             available=row["available"],
             position=row["position"],
             created_at=row["created_at"],
@@ -304,6 +324,11 @@ class Segment:
         )
 
 
+def _terms(text: str) -> list[str]:
+    """A stored JSON term list (mostly empty: no parse then)."""
+    return [] if not text or text == "[]" else list(json.loads(text))
+
+
 def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(list(value or []))
 
@@ -321,6 +346,13 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    @classmethod
+    def empty(cls, index: DatasetIndex, terms: int) -> Candidates:
+        nothing = np.zeros(0, dtype=np.int64)
+        return cls(
+            index, nothing, np.zeros(0, np.float32), nothing, nothing, np.zeros((0, terms), bool)
+        )
 
 
 @dataclass(frozen=True)
@@ -362,6 +394,28 @@ class DatasetIndex:
     def live_rows(self) -> int:
         return int(sum(int(a.sum()) for a in self.alive))
 
+    @cached_property
+    def live(self) -> Bools:
+        """Every row's alive flag, across segments (computed once per snapshot)."""
+        return np.concatenate(self.alive) if self.alive else np.zeros(0, dtype=bool)
+
+    @cached_property
+    def _bm25_norm(self) -> Floats:
+        """Per row ``k1 * (1 - b + b * length / average live length)`` (once per snapshot)."""
+        lengths = np.concatenate([s.lengths for s in self.segments])
+        average = float(lengths[self.live].mean()) if self.live.any() else 1.0
+        return (BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / (average or 1.0))).astype(np.float32)
+
+    @cached_property
+    def _visible_memo(self) -> dict[bytes, Bools]:
+        return {}
+
+    def warm(self) -> DatasetIndex:
+        """Build what queries would otherwise build lazily (the pre-filters); returns self."""
+        for segment in self.segments:
+            _ = segment.quantized
+        return self
+
     def locate(self, row: int) -> tuple[Segment, int]:
         """The segment holding global row ``row`` and the row's number inside it."""
         number = int(np.searchsorted(self.offsets, row, side="right")) - 1
@@ -389,27 +443,38 @@ class DatasetIndex:
         return segment.doc_names[int(segment.row_doc[number])]
 
     def visible(self, generations: npt.ArrayLike) -> Bools:
-        """Live, available rows whose document generation is one of ``generations``."""
-        wanted = np.asarray(generations, dtype=np.int64)
+        """Live, available rows whose document generation is one of ``generations``.
+
+        The last answer is kept per snapshot: consecutive queries mostly ask for the same
+        generations, and at a million rows the mask costs milliseconds. Read-only."""
+        wanted = np.unique(np.asarray(generations, dtype=np.int64))
+        key = wanted.tobytes()
+        memo = self._visible_memo
+        found = memo.get(key)
+        if found is not None:
+            return found
         parts = [
             alive & segment.available & np.isin(segment.doc_generation, wanted)[segment.row_doc]
             for segment, alive in zip(self.segments, self.alive, strict=True)
         ]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        mask = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        mask.flags.writeable = False
+        memo.clear()
+        memo[key] = mask
+        return mask
 
     def dense_top(self, query: Floats, visible: Bools, k: int) -> tuple[Ints, Floats]:
         """The ``k`` visible rows most similar to the unit ``query``: (global rows, cosines).
 
-        Exact: one float32 matrix-vector product per segment (docs/runtime.md says why not HNSW).
+        Exact: one float32 matrix-vector product per segment (docs/runtime.md says why not HNSW),
+        or for segments over ``prefilter.MIN_ROWS`` an int8 pre-filter and an exact re-score.
         """
         rows, scores = [], []
         for offset, segment in zip(self.offsets, self.segments, strict=False):
             mask = visible[offset : offset + segment.size]
             if not mask.any():
                 continue
-            exact = segment.vectors @ query
-            local = _top(exact, k, mask)
-            cosine = exact[local]
+            local, cosine = segment.dense_top(query, mask, k)
             rows.append(local + offset)
             scores.append(cosine)
         if not rows:
@@ -443,15 +508,16 @@ class DatasetIndex:
             result.append(per_segment)
         return result
 
-    def bm25_scores(self, postings: Sequence[Sequence[tuple[Ints, Floats]]], live: Bools) -> Floats:
-        """Okapi BM25 of every row for the query terms whose postings are given."""
+    def bm25_scores(self, postings: Sequence[Sequence[tuple[Ints, Floats]]]) -> Floats:
+        """Okapi BM25 of every row for the query terms whose postings are given.
+
+        N, the average length and document frequencies are over the live rows."""
         scores = np.zeros(self.rows, dtype=np.float32)
-        count = int(live.sum())
+        live = self.live
+        count = self.live_rows
         if count == 0:
             return scores
-        lengths = np.concatenate([s.lengths for s in self.segments])
-        average = float(lengths[live].mean()) or 1.0
-        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / average)
+        norm = self._bm25_norm
         for per_segment in postings:
             if not per_segment:
                 continue
@@ -471,16 +537,12 @@ class DatasetIndex:
         """Dense and BM25 top-``top_k`` among rows visible under ``generations``, as arrays."""
         terms = list(dict.fromkeys(analyze(query_text)))
         visible = self.visible(generations) if generations else np.zeros(self.rows, bool)
-        empty = np.zeros(0, dtype=np.int64)
         if not visible.any():
-            return Candidates(
-                self, empty, np.zeros(0, np.float32), empty, empty, np.zeros((0, len(terms)), bool)
-            )
-        dense_top, _ = self.dense_top(query_vector, visible, top_k)
-        live = np.concatenate(self.alive)
+            return Candidates.empty(self, len(terms))
+        dense_top, dense_cosines = self.dense_top(query_vector, visible, top_k)
         postings = self.term_postings(terms)
-        text = self.bm25_scores(postings, live)
-        text_top = _top(np.where(visible, text, 0.0), top_k, visible & (text > 0))
+        text = self.bm25_scores(postings)
+        text_top = _top(text, top_k, visible & (text > 0))
         rows = np.union1d(dense_top, text_top)
         dense_rank = _ranks(rows, dense_top)
         text_rank = _ranks(rows, text_top)
@@ -491,20 +553,30 @@ class DatasetIndex:
             for posting_rows, _ in per_segment:
                 holds[posting_rows] = True
             presence[:, column] = holds[rows]
-        similarity = self.cosines(query_vector, rows)
+        # Dense candidates already have their (exact) cosine; only BM25-only ones need one.
+        similarity = np.empty(len(rows), dtype=np.float32)
+        in_dense = dense_rank > 0
+        similarity[in_dense] = dense_cosines[dense_rank[in_dense] - 1]
+        similarity[~in_dense] = self.cosines(query_vector, rows[~in_dense])
         return Candidates(self, rows, similarity, dense_rank, text_rank, presence)
 
 
 def _top(scores: Floats, k: int, eligible: Bools) -> Ints:
     """Rows of the ``k`` best ``eligible`` scores, best first (ties: lower row first)."""
-    available = int(eligible.sum())
-    k = min(k, available)
+    candidates: Ints | None = None
+    values = scores
+    if not eligible.all():
+        candidates = np.flatnonzero(eligible)
+        values = scores[candidates]
+    k = min(k, len(values))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    part = part[eligible[part]]
-    order = np.lexsort((part, -scores[part]))
-    return part[order].astype(np.int64)
+    if k < len(values):
+        part = np.argpartition(values, len(values) - k)[len(values) - k :]
+    else:
+        part = np.arange(len(values))
+    best = part[np.lexsort((part, -values[part]))]
+    return (best if candidates is None else candidates[best]).astype(np.int64)
 
 
 def _ranks(rows: Ints, ranked: Ints) -> Ints:

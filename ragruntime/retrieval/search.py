@@ -10,6 +10,12 @@ A request that names no ``fusion`` gets RRF unless it sets ``vector_similarity_w
 keeps RAGFlow's weighted meaning. RRF only orders: ``similarity_threshold`` is always a floor on
 RAGFlow's weighted similarity (weight 0.3 unless given), so it filters by relevance in both modes
 (a rank-based score says nothing about relevance: the top chunk always scores 1).
+Each dataset is searched in its index snapshot at the dataset's current version; while a large
+sync runs (``ragruntime.retrieval.sync``), in the newest complete snapshot (``index-stale``), or,
+before the first one exists, in Milvus directly (``vector-store``,
+``ragruntime.retrieval.direct``). Only answers from current snapshots are cached. The source
+(the least fresh over the datasets, ``cache`` for a cache hit) is returned by
+``retrieve_with_source`` and counted in ``ragflow_retrieval_source_total{source}``.
 Every call is counted in ``ragflow_query_total{status}``:
 ``success``; ``rejected`` for bad input or unknown datasets; ``error`` when a store fails (for
 example a dataset whose vector collection is unavailable).
@@ -27,12 +33,15 @@ from pymilvus import MilvusException
 
 from ragruntime.errors import InvalidArgument, NotFound, RuntimeServiceError, StoreUnavailable
 from ragruntime.models import Chunk
+from ragruntime.retrieval.direct import store_candidates
 from ragruntime.retrieval.hybrid import FUSIONS, highlight, order, rrf, term_similarity, weighted
 from ragruntime.retrieval.index import Candidates
 from ragruntime.runtime import Runtime
 from ragruntime.store.cache import cache_key
 
 MAX_TOP_K = 16384
+# Where an answer came from, least fresh last (a request over several datasets reports the worst).
+SOURCES = ("cache", "index", "index-stale", "vector-store")
 DEFAULT_VECTOR_WEIGHT = 0.3  # RAGFlow's default, for weighted fusion without a weight
 
 
@@ -80,12 +89,18 @@ class RetrievalRequest:
 
 def retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
     """RAGFlow's ``data`` object: ``{"chunks": [...], "doc_aggs": [...], "total": N}``."""
+    return retrieve_with_source(runtime, request)[0]
+
+
+def retrieve_with_source(runtime: Runtime, request: RetrievalRequest) -> tuple[dict[str, Any], str]:
+    """``retrieve``'s answer and where it came from (one of ``SOURCES``)."""
     started = time.perf_counter()
     status = "error"
     try:
-        result = _retrieve(runtime, request)
+        result, source = _retrieve(runtime, request)
         status = "success"
-        return result
+        runtime.metrics.retrieval_source.labels(source=source).inc()
+        return result, source
     except (InvalidArgument, StoreUnavailable) as exc:
         status = "rejected" if isinstance(exc, InvalidArgument) else "error"
         raise
@@ -100,7 +115,7 @@ def retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
         metrics.query_total.labels(status=status, model=runtime.embedder.name).inc()
 
 
-def _retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
+def _retrieve(runtime: Runtime, request: RetrievalRequest) -> tuple[dict[str, Any], str]:
     request.validate()
     versions = runtime.metadata.dataset_versions(request.dataset_ids)
     for dataset_id in request.dataset_ids:
@@ -109,33 +124,60 @@ def _retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
     key = cache_key(asdict(request), versions)
     cached = runtime.cache.get(key)
     if cached is not None:
-        return json.loads(cached)  # type: ignore[no-any-return]
+        return json.loads(cached), "cache"
     # CPU-bound from here: as many at once as there are cores, the rest queue (no thrashing).
     with runtime.search_slots:
-        result = _search(runtime, request, versions)
-    runtime.cache.set(key, json.dumps(result).encode())
-    return result
+        result, source = _search(runtime, request, versions)
+    if source == "index":  # a stale or provisional answer must not outlive the sync
+        runtime.cache.set(key, json.dumps(result).encode())
+    return result, source
 
 
-def _search(
-    runtime: Runtime, request: RetrievalRequest, versions: dict[str, int]
-) -> dict[str, Any]:
-    generations = runtime.metadata.searchable_generations(
-        request.dataset_ids, request.document_ids or None
-    )
+def _candidates(
+    runtime: Runtime,
+    request: RetrievalRequest,
+    versions: dict[str, int],
+    generations: dict[str, list[int]],
+) -> tuple[list[Candidates], str]:
+    """Each dataset's candidates from its snapshot (or Milvus before it has one); the source."""
     query_vector = np.asarray(runtime.embedder.embed_query(request.question), dtype=np.float32)
     found: list[Candidates] = []
+    source = "index"
     for dataset_id in request.dataset_ids:
         active = generations.get(dataset_id) or []
         if not active:
             continue
-        index = runtime.index.snapshot(dataset_id, versions[dataset_id])
-        found.append(index.search(query_vector, request.question, active, request.top_k))
-    found = [c for c in found if len(c)]
+        lookup = runtime.index.lookup(dataset_id, versions[dataset_id])
+        if lookup.index is None:
+            source = "vector-store"
+            found.append(
+                store_candidates(
+                    runtime.vectors,
+                    dataset_id,
+                    query_vector,
+                    request.question,
+                    active,
+                    request.top_k,
+                )
+            )
+            continue
+        if not lookup.current and source == "index":
+            source = "index-stale"
+        found.append(lookup.index.search(query_vector, request.question, active, request.top_k))
+    return [c for c in found if len(c)], source
+
+
+def _search(
+    runtime: Runtime, request: RetrievalRequest, versions: dict[str, int]
+) -> tuple[dict[str, Any], str]:
+    generations = runtime.metadata.searchable_generations(
+        request.dataset_ids, request.document_ids or None
+    )
+    found, source = _candidates(runtime, request, versions, generations)
     if not found:
-        return {"chunks": [], "doc_aggs": [], "total": 0}
+        return {"chunks": [], "doc_aggs": [], "total": 0}, source
     rows = np.concatenate([c.rows for c in found])
-    source = np.concatenate([np.full(len(c), n, dtype=np.int64) for n, c in enumerate(found)])
+    origin = np.concatenate([np.full(len(c), n, dtype=np.int64) for n, c in enumerate(found)])
     vector_sim = np.concatenate([c.vector_similarity for c in found])
     # IDF over all candidates together, as RAGFlow does; analysed query terms are shared.
     term_sim = term_similarity(np.concatenate([c.term_presence for c in found]))
@@ -157,7 +199,7 @@ def _search(
     page = ranked[start : start + request.page_size]
     chunks = [
         _chunk_json(
-            found[source[i]].index.chunk(int(rows[i])),
+            found[origin[i]].index.chunk(int(rows[i])),
             float(similarity[i]),
             float(vector_sim[i]),
             float(term_sim[i]),
@@ -165,11 +207,12 @@ def _search(
         )
         for i in page
     ]
-    return {
+    answer = {
         "chunks": chunks,
-        "doc_aggs": _doc_aggs(found, rows[ranked], source[ranked], doc_ids[ranked]),
+        "doc_aggs": _doc_aggs(found, rows[ranked], origin[ranked], doc_ids[ranked]),
         "total": len(ranked),
     }
+    return answer, source
 
 
 def _doc_aggs(

@@ -182,5 +182,20 @@ class RuntimeClient:
 
     def retrieve(self, question: str, dataset_ids: Sequence[str], **options: Any) -> list[dict]:
         """POST /api/v1/retrieval; returns ``data.chunks`` in rank order."""
+        return self.retrieve_with_source(question, dataset_ids, **options)[0]
+
+    def retrieve_with_source(
+        self, question: str, dataset_ids: Sequence[str], **options: Any
+    ) -> tuple[list[dict], str]:
+        """``retrieve`` and where the server answered from (``X-Ragflow-Retrieval-Source``)."""
         payload = {"question": question, "dataset_ids": list(dataset_ids), **options}
-        return list(self._data(self._http.post("/api/v1/retrieval", json=payload))["chunks"])
+        response = self._http.post("/api/v1/retrieval", json=payload)
+        chunks = list(self._data(response)["chunks"])
+        return chunks, response.headers.get("x-ragflow-retrieval-source", "")
+
+    def metric(self, sample: str) -> float:
+        """The value of one ``/metrics`` sample (name with labels as printed), 0 if absent."""
+        for line in self._http.get("/metrics").text.splitlines():
+            if line.startswith(sample + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0

@@ -15,12 +15,13 @@ retried by the timer, so the cluster recovers by itself; transient API errors ba
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,30 @@ def _lock(namespace: str, name: str) -> threading.Lock:
         if lock is None:
             lock = _locks[(namespace, name)] = threading.Lock()
         return lock
+
+
+@contextlib.contextmanager
+def _exclusive(body: Mapping[str, Any], client: KubeClient) -> Iterator[Mapping[str, Any] | None]:
+    """Hold the cluster's lock; yield the body to act on (None: the cluster is going away).
+
+    A handler that had to wait for another one re-reads the cluster: the body it was given
+    predates what that one saw, and acting on it would undo a newer spec (a promotion reverted
+    by a reconcile queued behind it) until the next event put it right again.
+    """
+    meta = body["metadata"]
+    lock = _lock(meta["namespace"], meta["name"])
+    contended = not lock.acquire(blocking=False)
+    if contended:
+        lock.acquire()
+    try:
+        if not contended:
+            yield body
+        else:
+            fresh = client.get(cluster_ref(meta["namespace"], meta["name"]))
+            gone = fresh is None or bool(fresh["metadata"].get("deletionTimestamp"))
+            yield None if gone else fresh
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -209,9 +234,12 @@ def reconcile(
     memory: ClusterMemory | None = None,
 ) -> None:
     """Level-based reconcile of one RagFlowCluster (safe to repeat, safe to interrupt)."""
-    meta = body["metadata"]
-    generation = int(meta.get("generation") or 0)
-    with _lock(meta["namespace"], meta["name"]):
+    with _exclusive(body, client) as latest:
+        if latest is None:
+            return
+        body = latest
+        meta = body["metadata"]
+        generation = int(meta.get("generation") or 0)
         # Read under the lock: a reconcile that waited for another one must compare against
         # the status that one wrote (else it repeats its transitions and their Events).
         current = _current_status(body, memory)
@@ -293,8 +321,10 @@ def reconcile(
 
 def refresh_status(body: Mapping[str, Any], client: KubeClient, capabilities: Capabilities) -> None:
     """Status only, from fresh reads of the workloads (child events: `body` was just read)."""
-    meta = body["metadata"]
-    with _lock(meta["namespace"], meta["name"]):
+    with _exclusive(body, client) as latest:
+        if latest is None:
+            return
+        body = latest
         current: Mapping[str, Any] = body.get("status") or {}
         ready = conditions.find_condition(list(current.get("conditions") or []), "Ready") or {}
         if current.get("phase") == "Failed" or ready.get("reason") in (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import gc
 import itertools
+import threading
 import weakref
 from typing import Any
 
@@ -193,3 +194,34 @@ def test_kopf_reads_watches_only_as_fast_as_objects_are_handled() -> None:
     assert kopf_settings.queueing.idle_timeout <= 1.0
     assert kopf_settings.execution.max_workers == 4
     assert kopf_settings.persistence.finalizer.startswith(names.GROUP)
+
+
+def test_a_handler_that_waited_for_the_lock_acts_on_the_latest_body() -> None:
+    """A reconcile queued behind another must not undo a newer spec with the body it was given."""
+    stale = cluster_body({"replicas": {"api": 2}})
+    latest = cluster_body({"replicas": {"api": 5}})
+    client = FakeKube()
+    client.put(latest)
+    seen: list[Any] = []
+
+    def queued() -> None:
+        with cluster._exclusive(stale, client) as body:
+            seen.append(body)
+
+    lock = cluster._lock("team-a", "docs")
+    with lock:  # another reconcile of the same cluster holds it
+        waiter = threading.Thread(target=queued)
+        waiter.start()
+        waiter.join(timeout=0.2)
+        assert waiter.is_alive()  # it waits, whatever the timing
+    waiter.join(timeout=10)
+    assert seen[0]["spec"] == latest["spec"]
+    with cluster._exclusive(stale, client) as body:
+        assert body is stale  # uncontended: no extra read
+    client.objects.clear()
+    waiter = threading.Thread(target=queued)
+    with lock:
+        waiter.start()
+        waiter.join(timeout=0.2)
+    waiter.join(timeout=10)
+    assert seen[1] is None  # deleted meanwhile: nothing to do

@@ -7,7 +7,9 @@ records which generations were fetched (Milvus itself is covered by test_vectors
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from ragruntime.errors import StoreUnavailable
 from ragruntime.models import NewDocument
-from ragruntime.retrieval import sync
+from ragruntime.retrieval import prefilter, sync
 from ragruntime.retrieval.index import DatasetIndex, Segment
 from ragruntime.retrieval.sync import IndexManager
 from ragruntime.store.metadata import SqlMetadataStore, bump_dataset_version
@@ -26,11 +29,17 @@ DIM = 4
 
 
 class FakeSource:
-    """Rows per generation, like Milvus after the worker's inserts; logs every fetch."""
+    """Rows per generation, like Milvus after the worker's inserts; logs every fetch.
+
+    ``gate`` holds fetches until set (a long sync); ``failures`` makes that many fetches raise."""
 
     def __init__(self) -> None:
         self.rows: dict[int, list[tuple[dict[str, Any], list[float]]]] = {}
         self.fetched: list[list[int]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.failures = 0
 
     def put(self, document: str, generation: int, texts: Sequence[str], axis: int = 0) -> None:
         entries = []
@@ -55,6 +64,11 @@ class FakeSource:
     def fetch_generations(
         self, dataset_id: str, generations: Sequence[int]
     ) -> tuple[list[dict[str, Any]], np.ndarray]:
+        self.entered.set()
+        assert self.gate.wait(30), "test gate never opened"
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("vector store unreachable")
         self.fetched.append(sorted(generations))
         entries = [e for g in generations for e in self.rows.get(g, [])]
         rows = [dict(e[0]) for e in entries]
@@ -68,8 +82,8 @@ class World:
         self.source = FakeSource()
         self.index_dir = tmp_path / "index"
 
-    def manager(self) -> IndexManager:
-        return IndexManager(self.meta.engine, self.source, DIM, self.index_dir)
+    def manager(self, **options: Any) -> IndexManager:
+        return IndexManager(self.meta.engine, self.source, DIM, self.index_dir, **options)
 
     def add(self, document: str) -> None:
         new = NewDocument(document, f"{document}.txt", 1, "txt", document)
@@ -190,10 +204,9 @@ def test_deleted_documents_drop_out_and_compaction_keeps_only_live_rows(
     rebuilt = world.manager()
     rebuilt.directory = None
     fresh = rebuilt.snapshot(world.dataset.id, world.version())
-    live = np.concatenate(index.alive)
     terms = ["share", "number"]
-    assert sorted(index.bm25_scores(index.term_postings(terms), live)[live]) == pytest.approx(
-        sorted(fresh.bm25_scores(fresh.term_postings(terms), np.concatenate(fresh.alive)))
+    assert sorted(index.bm25_scores(index.term_postings(terms))[index.live]) == pytest.approx(
+        sorted(fresh.bm25_scores(fresh.term_postings(terms)))
     )
 
 
@@ -249,3 +262,194 @@ def test_signatures_come_from_the_metadata_database(world: World) -> None:
     assert set(signatures) == {"a"} and signatures["a"][0] == 3
     with world.meta.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(documents)).scalar() == 2
+
+
+# -- background sync: requests never wait for a large sync --------------------------------------
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_a_request_during_a_large_sync_gets_the_last_complete_snapshot_never_half_a_document(
+    world: World,
+) -> None:
+    world.add("a")
+    world.add("b")
+    world.activate("a", 1, ["flutter of a wing"])
+    manager = world.manager(inline_rows=3)
+    old = manager.snapshot(world.dataset.id, world.version())
+    world.source.gate.clear()
+    world.source.entered.clear()
+    world.activate("b", 2, [f"flutter number {n}" for n in range(6)])  # 6 rows > 3: background
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:  # what concurrent requests see while the sync runs and is swapped in
+        while not stop.is_set():
+            index = manager.lookup(world.dataset.id, world.version()).index
+            assert index is not None
+            seen.append(sum(1 for i in world.search(index, "flutter") if i.startswith("b-")))
+
+    started = time.monotonic()
+    lookup = manager.lookup(world.dataset.id, world.version())
+    assert time.monotonic() - started < 5 and world.source.entered.wait(10)
+    assert lookup.index is old and not lookup.current
+    assert world.search(lookup.index, "flutter") == ["a-1-0"]  # b is active but not in it
+    poller = threading.Thread(target=poll)
+    poller.start()
+    world.source.gate.set()
+    new = manager.snapshot(world.dataset.id, world.version())
+    _eventually(lambda: len(seen) > 0 and seen[-1] == 6)
+    stop.set()
+    poller.join()
+    assert set(seen) <= {0, 6}  # all of b's rows or none, never part of them
+    assert len(world.search(new, "flutter")) == 7
+    final = manager.lookup(world.dataset.id, world.version())
+    assert final.index is new and final.current
+
+
+def test_without_any_snapshot_a_large_sync_leaves_the_request_to_the_vector_store(
+    world: World,
+) -> None:
+    world.add("a")
+    world.activate("a", 1, ["one", "two", "three"])
+    manager = world.manager(inline_rows=2)
+    world.source.gate.clear()
+    lookup = manager.lookup(world.dataset.id, world.version())
+    assert lookup.index is None and not lookup.current
+    world.source.gate.set()
+    assert manager.snapshot(world.dataset.id, world.version()).live_rows == 3
+
+
+def test_a_snapshot_of_no_document_is_not_served_during_a_bulk_load(world: World) -> None:
+    manager = world.manager(inline_rows=2)
+    assert manager.snapshot(world.dataset.id, world.version()).live_rows == 0  # created empty
+    world.add("a")
+    world.source.gate.clear()
+    world.activate("a", 1, ["one", "two", "three"])
+    lookup = manager.lookup(world.dataset.id, world.version())
+    assert lookup.index is None and not lookup.current  # the caller asks Milvus instead
+    world.source.gate.set()
+
+
+def test_a_small_change_is_waited_for_so_an_uploaded_document_is_visible_at_once(
+    world: World,
+) -> None:
+    world.add("a")
+    world.add("b")
+    world.activate("a", 1, ["alpha"])
+    manager = world.manager(inline_rows=3)
+    manager.snapshot(world.dataset.id, world.version())
+    world.activate("b", 2, ["beta", "gamma"])
+    lookup = manager.lookup(world.dataset.id, world.version())
+    assert lookup.current and lookup.index is not None
+    assert world.search(lookup.index, "beta") == ["a-1-0", "b-2-0", "b-2-1"]
+
+
+def test_a_failing_sync_is_surfaced_and_retried_until_it_succeeds(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sync, "RETRY_DELAYS", (0.01,))
+    results: list[str] = []
+    done = threading.Event()
+
+    def record(result: str, seconds: float) -> None:
+        results.append(result)
+        if result == "success":
+            done.set()
+
+    world.add("a")
+    world.activate("a", 1, ["alpha"])
+    world.source.failures = 3
+    manager = world.manager(on_sync=record)
+    with pytest.raises(StoreUnavailable, match="could not be synced"):
+        manager.lookup(world.dataset.id, world.version())  # the request waited: it sees why
+    assert done.wait(20)  # retried in the background without any request
+    assert results == ["error", "error", "error", "success"]
+    assert "query index sync failed; retrying" in caplog.text
+    assert manager.lookup(world.dataset.id, world.version()).current
+    # A large sync failing never fails requests: they keep the last complete snapshot.
+    done.clear()
+    world.add("b")
+    world.activate("b", 2, ["b0", "b1", "b2", "b3"])
+    world.source.failures = 1
+    manager.inline_rows = 1
+    lookup = manager.lookup(world.dataset.id, world.version())
+    assert lookup.index is not None and not lookup.current
+    assert done.wait(20) and results[-2:] == ["error", "success"]
+
+
+def test_the_watcher_syncs_every_dataset_on_start_and_on_version_bumps(world: World) -> None:
+    synced = threading.Semaphore(0)
+    world.add("a")
+    world.activate("a", 1, ["alpha"])
+    manager = world.manager(on_sync=lambda result, seconds: synced.release())
+    manager.watch(interval=0.05)
+    try:
+        assert synced.acquire(timeout=20)
+        assert world.source.fetched == [[1]]
+        world.add("b")
+        world.activate("b", 2, ["beta"])
+        assert synced.acquire(timeout=20)
+        _eventually(lambda: world.source.fetched == [[1], [2]])
+        assert manager.lookup(world.dataset.id, world.version()).current  # no I/O left
+    finally:
+        manager.close()
+
+
+def test_dropping_a_dataset_during_its_sync_leaves_no_snapshot_and_no_files(world: World) -> None:
+    world.add("a")
+    world.add("b")
+    world.activate("a", 1, ["alpha"])
+    manager = world.manager(inline_rows=1)
+    manager.snapshot(world.dataset.id, world.version())
+    folder = world.index_dir / world.dataset.id
+    assert (folder / "manifest.json").exists()
+    world.source.gate.clear()
+    world.source.entered.clear()
+    world.activate("b", 2, ["beta", "gamma"])
+    assert not manager.lookup(world.dataset.id, world.version()).current
+    assert world.source.entered.wait(10)
+    dropping = threading.Thread(target=manager.drop, args=(world.dataset.id,))
+    dropping.start()
+    world.source.gate.set()
+    dropping.join(20)
+    assert not dropping.is_alive() and world.source.fetched == [[1], [2]]
+    assert not folder.exists()  # the finished sync was neither persisted nor published
+
+
+# -- the int8 pre-filter of large segments ------------------------------------------------------
+
+
+def test_large_segments_prefilter_in_int8_and_rescore_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prefilter, "MIN_ROWS", 1000)
+    monkeypatch.setattr(prefilter, "MIN_CANDIDATES", 200)
+    generator = np.random.default_rng(5)
+    dimension, size = 64, 6000
+    vectors = generator.standard_normal((size, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [
+        {"id": f"r{i}", "document_id": f"d{i % 7}", "generation": 1, "content": "x"}
+        for i in range(size)
+    ]
+    segment = Segment.build("big", rows, vectors, dimension)
+    assert segment.quantized is not None
+    mask = np.ones(size, dtype=bool)
+    mask[::3] = False  # hidden rows are never candidates
+    for _ in range(10):
+        query = generator.standard_normal(dimension).astype(np.float32)
+        query /= np.linalg.norm(query)
+        found, cosines = segment.dense_top(query, mask, 100)
+        exact = vectors @ query
+        truth = np.flatnonzero(mask)[np.argsort(-exact[mask])[:100]]
+        assert mask[found].all()
+        assert np.allclose(cosines, exact[found], atol=1e-6)  # re-scored in float32
+        assert len(set(found.tolist()) & set(truth.tolist())) >= 99
+    small = Segment.build("small", rows[:500], vectors[:500], dimension)
+    assert small.quantized is None
