@@ -40,6 +40,19 @@ def child(kind: str, name: str, api_version: str = "v1", **spec: Any) -> dict[st
     }
 
 
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """kopf's Events, captured (kopf.event needs a running operator otherwise)."""
+    posted: list[dict[str, str]] = []
+
+    def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
+        posted.append({"type": type, "reason": reason, "message": message})
+
+    monkeypatch.setattr(kopf, "event", record)
+    monkeypatch.setattr(kopf, "warn", lambda body, **kw: record(body, type="Warning", **kw))
+    return posted
+
+
 # --- classification ------------------------------------------------------------------------
 
 

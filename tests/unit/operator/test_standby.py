@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 from cluster_helpers import build, cluster_body, find, kinds
@@ -352,6 +353,18 @@ def test_status_patch_removes_keys_a_nested_object_dropped() -> None:
 
 
 # --- the handlers -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    posted: list[dict[str, str]] = []
+
+    def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
+        posted.append({"type": type, "reason": reason, "message": message})
+
+    monkeypatch.setattr(kopf, "event", record)
+    monkeypatch.setattr(kopf, "warn", lambda body, **kw: record(body, type="Warning", **kw))
+    return posted
 
 
 def secret(name: str, **data: str) -> dict[str, Any]:
