@@ -19,6 +19,14 @@ from ragflow_contract import environment
 from ragruntime.security.tls import TlsFiles
 
 
+class QueryPrecision(StrEnum):
+    """Arithmetic of the query encoder's forward pass (documents are always encoded in float32)."""
+
+    AUTO = "auto"  # bfloat16 where the CPU computes it natively, else float32
+    BFLOAT16 = "bfloat16"
+    FLOAT32 = "float32"
+
+
 class Role(StrEnum):
     """What one process does: serve the API, run ingestion workers, or both (embedded mode)."""
 
@@ -89,6 +97,11 @@ class Settings(BaseSettings):
     )
     query_embedding_cache: int = Field(
         4096, ge=0, description="Query embeddings kept in an LRU cache (0 = no cache)."
+    )
+    query_embedding_precision: QueryPrecision = Field(
+        QueryPrecision.AUTO,
+        description="Query encoder arithmetic: auto (bfloat16 on CPUs with native bfloat16, "
+        "else float32), bfloat16 or float32. Document vectors stay float32.",
     )
     index_inline_sync_rows: int = Field(
         2000,

@@ -11,6 +11,12 @@ N ingestion threads encode in parallel (torch releases the GIL; a tokenizer is n
 between threads). ``torch.set_num_threads`` is set by ``ragruntime.runtime`` (one thread per
 encoder by default: under concurrent load more intra-op threads only contend). Query embeddings
 are kept in an LRU cache, so a repeated question costs no forward pass.
+
+Query precision: a query's forward pass runs under bfloat16 autocast where the CPU computes
+bfloat16 natively (``RAGFLOW_QUERY_EMBEDDING_PRECISION``, default ``auto``). The vector comes
+back in float32 and normalised; measured on MiniLM it differs from the float32 one by a cosine
+above 0.9999 and costs about a third less time. Documents are always encoded in float32, so
+stored vectors never depend on the machine that ingested them.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ragruntime.config import QueryPrecision
 from ragruntime.errors import StoreUnavailable
 
 
@@ -60,6 +68,7 @@ class Embedder:
         *,
         replicas: Sequence[Any] = (),
         query_cache_size: int = 4096,
+        query_precision: QueryPrecision = QueryPrecision.FLOAT32,
     ) -> None:
         self._model = model
         self.name = name
@@ -74,6 +83,7 @@ class Embedder:
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._cache_size = query_cache_size
         self._cache_lock = threading.Lock()
+        self.query_precision = resolve_query_precision(query_precision, _device_of(model))
 
     @classmethod
     def load(
@@ -83,6 +93,7 @@ class Embedder:
         batch_size: int = 64,
         replicas: int = 1,
         query_cache_size: int = 4096,
+        query_precision: QueryPrecision = QueryPrecision.AUTO,
     ) -> Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -92,23 +103,44 @@ class Embedder:
         loaded = SentenceTransformer(str(path), device=device, local_files_only=True)
         # Copies in memory (own weights, own tokenizer): far faster than loading again.
         copies = [copy.deepcopy(loaded) for _ in range(max(1, replicas) - 1)]
-        return cls(loaded, model, batch_size, replicas=copies, query_cache_size=query_cache_size)
+        return cls(
+            loaded,
+            model,
+            batch_size,
+            replicas=copies,
+            query_cache_size=query_cache_size,
+            query_precision=query_precision,
+        )
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        """Document vectors (float32 arithmetic), normalised."""
+        return self._encode(texts, nullcontext())
+
+    def _encode(
+        self, texts: list[str], arithmetic: AbstractContextManager[Any]
+    ) -> list[list[float]]:
         if not texts:
             return []
         model = self._pool.get()
         try:
-            vectors = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            with arithmetic:
+                vectors = model.encode(
+                    texts,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
         finally:
             self._pool.put(model)
         return np.asarray(vectors, dtype=np.float32).tolist()
+
+    def _query_arithmetic(self) -> AbstractContextManager[Any]:
+        if self.query_precision is QueryPrecision.BFLOAT16:
+            import torch
+
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
 
     def embed_query(self, text: str) -> list[float]:
         """One text's vector, from the LRU cache when the same text was asked recently."""
@@ -117,7 +149,7 @@ class Embedder:
             if cached is not None:
                 self._cache.move_to_end(text)
                 return cached
-        vector = self.embed([text])[0]
+        vector = self._encode([text], self._query_arithmetic())[0]
         if self._cache_size > 0:
             with self._cache_lock:
                 self._cache[text] = vector
@@ -129,6 +161,28 @@ class Embedder:
     def check(self) -> None:
         """Readiness: a real forward pass on a tiny input."""
         self.embed(["ready"])
+
+
+def _device_of(model: Any) -> str:
+    device = getattr(model, "device", "cpu")
+    return str(getattr(device, "type", device))
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX): emulated, it is slower."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_query_precision(asked: QueryPrecision, device: str) -> QueryPrecision:
+    """``auto`` -> bfloat16 on a CPU with native bfloat16, float32 otherwise. bfloat16 is a CPU
+    autocast here, so other devices keep float32."""
+    if device != "cpu":
+        return QueryPrecision.FLOAT32
+    if asked is QueryPrecision.AUTO:
+        return QueryPrecision.BFLOAT16 if native_bfloat16() else QueryPrecision.FLOAT32
+    return asked
 
 
 def set_torch_threads(threads: int) -> None:

@@ -56,13 +56,23 @@ class Runtime:
 def load_embedder(settings: Settings) -> Embedder:
     """The model as ``settings`` ask: torch threads, one replica per ingest thread, query cache."""
     set_torch_threads(settings.torch_threads)
-    return Embedder.load(
+    embedder = Embedder.load(
         settings.embedding_model,
         settings.embedding_device,
         settings.embedding_batch_size,
         replicas=settings.encoder_replicas,
         query_cache_size=settings.query_embedding_cache,
+        query_precision=settings.query_embedding_precision,
     )
+    log.info(
+        "embedding model loaded",
+        extra={
+            "model": settings.embedding_model,
+            "replicas": embedder.replicas,
+            "query_precision": str(embedder.query_precision),
+        },
+    )
+    return embedder
 
 
 def open_runtime(

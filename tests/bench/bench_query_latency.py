@@ -221,7 +221,11 @@ def _in_process_rows(
             sum(searching),
         ),
         _row(
-            "  query embedding alone (MiniLM, 1 torch thread)", size, 1, embedding, sum(embedding)
+            f"  query embedding alone (MiniLM, 1 torch thread, {runtime.embedder.query_precision})",
+            size,
+            1,
+            embedding,
+            sum(embedding),
         ),
     ]
 
@@ -251,7 +255,7 @@ def test_query_latency_at_10k_and_100k_chunks(tmp_path: Path) -> None:
                 "documents",
                 "request": "a client's default: no fusion named (RRF), top_k=1024, "
                 "page_size=30, similarity_threshold=0.2; query embedding included (MiniLM, "
-                "CPU, one torch thread)",
+                f"CPU, one torch thread, {runtime.embedder.query_precision} arithmetic)",
             }
             texts = synthetic.synthetic_texts(sentences, size, seed=size)
             vectors = synthetic.random_unit_vectors(size, runtime.embedder.dimension, seed=size)

@@ -87,7 +87,8 @@ class CandidateLists:
         version = runtime.metadata.dataset_versions([dataset_id])[dataset_id]
         index = runtime.index.snapshot(dataset_id, version)
         generations = runtime.metadata.searchable_generations([dataset_id], None)[dataset_id]
-        vectors = runtime.embedder.embed([query.text for query in queries])
+        # The query vectors the runtime's retrieval uses (embed_query: its precision, its cache).
+        vectors = [runtime.embedder.embed_query(query.text) for query in queries]
         self.lists = {}
         for query, vector in zip(queries, vectors, strict=True):
             found = index.search(np.asarray(vector, np.float32), query.text, generations, 1024)
@@ -151,7 +152,7 @@ def _baseline_runs(
     bm25_rankings = bm25.search([query.text for query in queries], DEPTH)
     stored = runtime.vectors.vectors_of(dataset_id, [chunk.id for chunk in chunks])
     matrix = baselines.normalise_rows(np.array([stored[chunk.id] for chunk in chunks]))
-    query_vectors = runtime.embedder.embed([query.text for query in queries])
+    query_vectors = np.asarray([runtime.embedder.embed_query(query.text) for query in queries])
     top, _scores = baselines.cosine_top_k(matrix, query_vectors, DEPTH)
     return {
         "baseline bm25s BM25": {
@@ -230,7 +231,8 @@ def test_retrieval_quality_on_cranfield_dev_split(tmp_path: Path) -> None:
             f"{len(queries)} dev queries, {sum(len(g) for g in qrels.values())} judgements",
             "indexing": f"{ingest.chunk_count} chunks, default parser_config "
             f"(chunk_token_num=512, delimiter='\\n'), batched embedding, {ingest.seconds:.1f} s",
-            "model": runtime.settings.embedding_model,
+            "model": f"{runtime.settings.embedding_model} (queries in "
+            f"{runtime.embedder.query_precision}, documents in float32)",
             "retrieval": f"top_k=1024 candidates per side, page_size={DEPTH}, "
             "similarity_threshold=0 unless named, chunk ranks collapsed to documents",
             "gains": "nDCG gain = 5 - grade (1..4), grade -1 -> 0; relevant = grade 1..4",

@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ragruntime.embedding import Embedder
+from ragruntime import embedding
+from ragruntime.config import QueryPrecision
+from ragruntime.embedding import Embedder, resolve_query_precision
 
 
 class FakeModel:
@@ -66,3 +68,42 @@ def test_replicas_encode_in_parallel_and_one_model_never_does() -> None:
     for thread in threads:
         thread.join()
     assert alone["peak"] == 1
+
+
+class ArithmeticRecorder:
+    """Records whether torch's CPU bfloat16 autocast was on during each encode call."""
+
+    def __init__(self) -> None:
+        self.autocast: list[bool] = []
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 2
+
+    def encode(self, texts: list[str], **_options: Any) -> np.ndarray:
+        import torch
+
+        self.autocast.append(
+            torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        )
+        return np.asarray([[3.0, 4.0] for _ in texts], dtype=np.float32)
+
+
+def test_queries_run_under_bfloat16_autocast_and_documents_never() -> None:
+    model = ArithmeticRecorder()
+    embedder = Embedder(model, "fake", 8, query_precision=QueryPrecision.BFLOAT16)
+    embedder.embed_query("a question")
+    embedder.embed(["a document"])
+    assert model.autocast == [True, False]
+    plain = ArithmeticRecorder()
+    Embedder(plain, "fake", 8, query_precision=QueryPrecision.FLOAT32).embed_query("q")
+    assert plain.autocast == [False]
+
+
+def test_auto_precision_follows_the_cpu_and_other_devices_keep_float32(monkeypatch) -> None:
+    monkeypatch.setattr(embedding, "native_bfloat16", lambda: True)
+    assert resolve_query_precision(QueryPrecision.AUTO, "cpu") is QueryPrecision.BFLOAT16
+    monkeypatch.setattr(embedding, "native_bfloat16", lambda: False)
+    assert resolve_query_precision(QueryPrecision.AUTO, "cpu") is QueryPrecision.FLOAT32
+    assert resolve_query_precision(QueryPrecision.BFLOAT16, "cpu") is QueryPrecision.BFLOAT16
+    assert resolve_query_precision(QueryPrecision.BFLOAT16, "cuda") is QueryPrecision.FLOAT32
+    assert resolve_query_precision(QueryPrecision.FLOAT32, "cpu") is QueryPrecision.FLOAT32
