@@ -41,6 +41,8 @@ import numpy as np
 import psutil
 import pytest
 
+from ragruntime.config import QueryPrecision
+from ragruntime.embedding import Embedder
 from ragruntime.retrieval.analyzer import analyze
 from ragruntime.retrieval.index import DatasetIndex
 from ragruntime.retrieval.search import RetrievalRequest, retrieve_with_source
@@ -201,10 +203,17 @@ def _first_request_and_index_ready(
 def _in_process_rows(
     runtime: Runtime, dataset_id: str, size: int, base_questions: Sequence[str]
 ) -> list[list]:
-    """retrieve() with the query vector precomputed, and the query embedding alone."""
+    """retrieve() with the query vector precomputed, and the query embedding alone (in the
+    runtime's query precision and, as its baseline, in float32 on a second model copy)."""
     questions = _questions(base_questions, REQUESTS_PER_ROW, f"r{size}-")
-    embedding, searching = [], []
+    float32 = Embedder.load(
+        runtime.settings.embedding_model, query_cache_size=0, query_precision=QueryPrecision.FLOAT32
+    )
+    embedding, embedding_float32, searching = [], [], []
     for question in questions:
+        started = time.perf_counter()
+        float32.embed_query(question)
+        embedding_float32.append(time.perf_counter() - started)
         started = time.perf_counter()
         runtime.embedder.embed_query(question)  # also warms the query-embedding cache
         embedding.append(time.perf_counter() - started)
@@ -226,6 +235,13 @@ def _in_process_rows(
             1,
             embedding,
             sum(embedding),
+        ),
+        _row(
+            "  query embedding alone in float32 (baseline of the row above)",
+            size,
+            1,
+            embedding_float32,
+            sum(embedding_float32),
         ),
     ]
 

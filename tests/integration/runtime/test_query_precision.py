@@ -20,9 +20,9 @@ QUESTIONS = [
 
 
 def test_bfloat16_query_vectors_match_float32_and_documents_are_unchanged() -> None:
-    model = Embedder.load("all-MiniLM-L6-v2", query_cache_size=0)
-    fp32 = Embedder(model._model, "same weights", 64, query_precision=QueryPrecision.FLOAT32)
-    bf16 = Embedder(model._model, "same weights", 64, query_precision=QueryPrecision.BFLOAT16)
+    fp32 = Embedder.load("all-MiniLM-L6-v2", query_precision=QueryPrecision.FLOAT32)
+    bf16 = Embedder.load("all-MiniLM-L6-v2", query_precision=QueryPrecision.BFLOAT16)
+    assert (fp32.query_precision, bf16.query_precision) == ("float32", "bfloat16")
     exact = np.asarray([fp32.embed_query(q) for q in QUESTIONS], dtype=np.float32)
     rounded = np.asarray([bf16.embed_query(q) for q in QUESTIONS], dtype=np.float32)
     assert rounded.dtype == np.float32 and rounded.shape == exact.shape
