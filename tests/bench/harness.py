@@ -157,16 +157,29 @@ class RuntimeClient:
                 return documents
             page += 1
 
+    def count_documents(self, dataset_id: str, run: str) -> int:
+        """How many documents of a dataset have run status ``run`` (one row fetched, the total)."""
+        data = self._data(
+            self._http.get(
+                f"/api/v1/datasets/{dataset_id}/documents",
+                params={"run": run, "page_size": 1},
+            )
+        )
+        return int(data["total"])
+
     def wait_until_parsed(self, dataset_id: str, expected: int, poll_s: float = 0.5) -> list[dict]:
-        """Poll until ``expected`` documents are DONE; fail loudly on FAIL or timeout."""
+        """Poll until ``expected`` documents are DONE; fail loudly on FAIL or timeout.
+
+        Each poll asks for counts only (``run`` filter, one row), as a progress display would:
+        listing every document several times a second would load the server being measured.
+        """
         deadline = time.monotonic() + PARSE_TIMEOUT_S
         while time.monotonic() < deadline:
-            documents = self.list_documents(dataset_id)
-            failed = [doc for doc in documents if doc["run"] == "FAIL"]
-            if failed:
+            if self.count_documents(dataset_id, "FAIL"):
+                failed = [d for d in self.list_documents(dataset_id) if d["run"] == "FAIL"]
                 raise RuntimeError(f"{len(failed)} documents failed: {failed[0]}")
-            if sum(doc["run"] == "DONE" for doc in documents) >= expected:
-                return documents
+            if self.count_documents(dataset_id, "DONE") >= expected:
+                return self.list_documents(dataset_id)
             time.sleep(poll_s)
         raise TimeoutError(f"documents not parsed after {PARSE_TIMEOUT_S}s")
 
