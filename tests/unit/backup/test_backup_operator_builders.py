@@ -13,6 +13,7 @@ import yaml
 from ragflow_operator import names
 from ragflow_operator.builders import backup
 from ragflow_operator.builders import runtime as runtime_builders
+from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
@@ -132,7 +133,7 @@ def test_model_rejects_what_cannot_work(spec: dict, reason: str) -> None:
 
 
 def test_one_cronjob_per_schedule_plus_validation_with_safe_settings() -> None:
-    manifests = backup.build_policy_children(policy(), target())
+    manifests = backup.build(policy(), Capabilities(), target=target()).manifests
     cronjobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "CronJob"}
     assert set(cronjobs) == {"nightly-hourly", "nightly-weekly", "nightly-validate"}
     hourly = cronjobs["nightly-hourly"]
@@ -261,7 +262,7 @@ def test_every_path_the_runtime_writes_is_a_pod_volume(job: str) -> None:
 
 @pytest.mark.parametrize("version", ["1.30.0", "1.34.0"])
 def test_every_manifest_is_valid_for_kubernetes(version: str) -> None:
-    manifests = backup.build_policy_children(policy(), target())
+    manifests = backup.build(policy(), Capabilities(), target=target()).manifests
     manifests.append(backup.build_on_demand_job(policy(), target(), "now"))
     manifests += backup.build_restore_job(
         ClusterModel.from_body(copy.deepcopy(CLUSTER)), policy(), "20260101T000000Z-abcdef"
