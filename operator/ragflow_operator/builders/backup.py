@@ -82,8 +82,8 @@ class RuntimeTarget:
 
 def runtime_target(cluster: ClusterModel, policy: BackupPolicyModel | None = None) -> RuntimeTarget:
     image = cluster.image.reference
-    if policy is not None and policy.image.get("repository"):
-        image = f"{policy.image['repository']}:{policy.image.get('tag') or cluster.version}"
+    if policy is not None and policy.image.repository:
+        image = f"{policy.image.repository}:{policy.image.tag or cluster.version}"
     env = [e for e in runtime_env(cluster, names.COMPONENT_WORKER) if e["name"] != environment.ROLE]
     return RuntimeTarget(
         cluster=cluster.name,

@@ -40,6 +40,14 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class ImageOverride:
+    """`spec.image`: another runtime image for the backup Jobs ("" fields: the cluster's)."""
+
+    repository: str
+    tag: str
+
+
+@dataclass(frozen=True)
 class Validation:
     enabled: bool
     cron: str
@@ -54,7 +62,7 @@ class BackupPolicyModel:
     generation: int
     annotations: dict[str, str]
     cluster: str
-    image: Json
+    image: ImageOverride
     schedules: tuple[Schedule, ...]
     include: Json
     destinations: tuple[Destination, ...]
@@ -92,6 +100,7 @@ class BackupPolicyModel:
         if not key_secret.get("name"):
             raise InvalidSpec("spec.encryption.keySecret.name is required", reason="NoKeySecret")
         validation = spec["validation"]
+        image = spec.get("image") or {}
         validation_cron = str(validation["schedule"])
         check_cron(validation_cron, "validation")
         return cls(
@@ -101,7 +110,7 @@ class BackupPolicyModel:
             generation=int(meta.get("generation") or 0),
             annotations=dict(meta.get("annotations") or {}),
             cluster=str((spec.get("clusterRef") or {}).get("name") or ""),
-            image=dict(spec.get("image") or {}),
+            image=ImageOverride(str(image.get("repository") or ""), str(image.get("tag") or "")),
             schedules=schedules,
             include=dict(spec.get("include") or {}),
             destinations=destinations,

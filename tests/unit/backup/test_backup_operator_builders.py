@@ -172,6 +172,18 @@ def test_pods_are_restricted_and_take_credentials_only_from_secret_references() 
     assert labels[names.LABEL_COMPONENT] == names.COMPONENT_BACKUP
 
 
+def test_jobs_run_the_clusters_image_unless_the_policy_names_another() -> None:
+    cluster = ClusterModel.from_body(copy.deepcopy(CLUSTER))
+    assert backup.runtime_target(cluster, policy()).image == cluster.image.reference
+    moved = policy(image={"repository": "registry.local/ragruntime"})
+    assert (
+        backup.runtime_target(cluster, moved).image
+        == f"registry.local/ragruntime:{cluster.version}"
+    )
+    pinned = policy(image={"repository": "registry.local/ragruntime", "tag": "9.9"})
+    assert backup.runtime_target(cluster, pinned).image == "registry.local/ragruntime:9.9"
+
+
 def test_config_map_is_what_the_runtime_cli_reads_without_any_secret() -> None:
     config_map = backup.build_config_map(policy())
     raw = json.loads(config_map["data"]["backup.json"])
