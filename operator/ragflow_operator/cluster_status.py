@@ -61,7 +61,7 @@ class Verdict(NamedTuple):
     message: str
 
 
-def _dependency_verdict(dep: Dependency, facts: ClusterFacts) -> Verdict:
+def _dependency_verdict(dep: Dependency[Any], facts: ClusterFacts) -> Verdict:
     type_, label = DEPENDENCY_CONDITIONS[dep.component]
     if not dep.is_managed:
         message = f"external {label} configured; the runtime's /ready checks it"

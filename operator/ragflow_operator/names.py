@@ -58,7 +58,6 @@ COMPONENT_ALERTS = "alerts"
 RUNTIME_PORT = 9380
 RUNTIME_PORT_NAME = "http"
 RUNTIME_CONTAINER = "ragflow"
-RUNTIME_DEFAULT_IMAGE = "ghcr.io/ragflow-operator/ragruntime"
 LIVENESS_PATH = "/health"
 READINESS_PATH = "/ready"
 METRICS_PATH = "/metrics"

@@ -68,13 +68,13 @@ def plan_restore(
     client: KubeClient, model: ClusterModel, current: Mapping[str, Any]
 ) -> RestorePlan | None:
     """None when there is nothing (more) to restore; raises for missing references/failure."""
-    restore_from = model.spec.get("restoreFrom")
-    if not restore_from:
+    restore_from = model.restore_from
+    if restore_from is None:
         return None
     if conditions.is_true(list(current.get("conditions") or []), "Restored"):
         return None
-    policy = _policy(client, model, str(restore_from["backupPolicy"]))
-    backup_id = restore_from.get("backupId")
+    policy = _policy(client, model, restore_from.backup_policy)
+    backup_id = restore_from.backup_id
     what = f"backup {backup_id or 'latest'} of BackupPolicy {policy.name}"
     job_ref = ObjectRef("batch/v1", "Job", model.namespace, restore_job_name(model.name))
     job = observe.job_facts(client.get(job_ref))

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from ragflow_operator import names
-from ragflow_operator.builders import backup
-from ragflow_operator.builders.cluster import build_cluster_children
-from ragflow_operator.builders.context import BuildContext
+from ragflow_operator.builders import backup, cluster
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
@@ -77,8 +75,7 @@ def cluster_model(spec: Json) -> ClusterModel:
 
 
 def children(spec: Json) -> list[Json]:
-    context = BuildContext(model=cluster_model(spec), capabilities=Capabilities.all_enabled())
-    return build_cluster_children(context).manifests
+    return cluster.build(cluster_model(spec), Capabilities.all_enabled()).manifests
 
 
 def container_environment(manifests: list[Json], kind: str, name: str) -> dict[str, Json]:
@@ -103,10 +100,10 @@ def backup_job_environment() -> dict[str, Json]:
     policy = yaml.safe_load((ROOT / "samples" / "backuppolicy.yaml").read_text())
     policy["metadata"].update(namespace="team-a", uid="u-2", generation=1)
     model = BackupPolicyModel.from_body(policy)
-    cluster = cluster_model(SECURED)
+    target = cluster_model(SECURED)
     manifests = [
         *children(SECURED),
-        *backup.build_policy_children(model, backup.runtime_target(cluster, model)),
+        *backup.build(model, Capabilities(), target=backup.runtime_target(target, model)).manifests,
     ]
     cronjob = next(m for m in manifests if m["kind"] == "CronJob")
     return container_environment(manifests, "CronJob", cronjob["metadata"]["name"])

@@ -28,6 +28,7 @@ import yaml
 from ragflow_operator import names
 from ragflow_operator.builders.common import object_meta
 from ragflow_operator.builders.render import Manifest, render_manifest
+from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.model.alert_policy import AlertPolicyModel
 
 TARGET_PROMETHEUS_RULE = "PrometheusRule"
@@ -56,6 +57,11 @@ DENIALS_FOR = "5m"
 
 #: Label every alert of a policy carries: Alertmanager routes and inhibitions match on it.
 CLUSTER_LABEL = "ragflow_cluster"
+
+
+def rules_target(capabilities: Capabilities) -> str:
+    """Which kind holds the rules: a PrometheusRule when that API is served, else a ConfigMap."""
+    return TARGET_PROMETHEUS_RULE if capabilities.prometheus_rule else TARGET_CONFIGMAP
 
 
 def rules_object_name(model: AlertPolicyModel) -> str:

@@ -15,6 +15,7 @@ from ragflow_operator import names
 from ragflow_operator.builders import common
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest, render_manifest
+from ragflow_operator.model.cluster import Autoscaling
 
 Json = dict[str, Any]
 
@@ -34,21 +35,21 @@ def seconds_quantity(seconds: float) -> str:
     return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
 
 
-def hpa_metrics(autoscaling: Json) -> list[Json]:
+def hpa_metrics(autoscaling: Autoscaling) -> list[Json]:
     metrics: list[Json] = [
         {
             "type": "Resource",
             "resource": {
                 "name": resource,
-                "target": {"type": "Utilization", "averageUtilization": int(autoscaling[key])},
+                "target": {"type": "Utilization", "averageUtilization": utilization},
             },
         }
-        for resource, key in (
-            ("cpu", "targetCPUUtilization"),
-            ("memory", "targetMemoryUtilization"),
+        for resource, utilization in (
+            ("cpu", autoscaling.target_cpu_utilization),
+            ("memory", autoscaling.target_memory_utilization),
         )
     ]
-    latency = autoscaling.get("latencyTargetSeconds")
+    latency = autoscaling.latency_target_seconds
     if latency:
         metrics.append(
             {
@@ -64,35 +65,36 @@ def hpa_metrics(autoscaling: Json) -> list[Json]:
 
 def build_hpa(ctx: BuildContext) -> list[Manifest]:
     model = ctx.model
-    if not model.hpa_enabled:
+    autoscaling = model.autoscaling
+    if not autoscaling.enabled:
         return []
-    autoscaling = model.section("autoscaling")
     return [
         render_manifest(
             "horizontalpodautoscaler.yaml.j2",
             meta=_meta(ctx, names.api_name(model.name), names.COMPONENT_API),
             target=names.api_name(model.name),
-            min_replicas=int(autoscaling["minReplicas"]),
-            max_replicas=int(autoscaling["maxReplicas"]),
+            min_replicas=autoscaling.min_replicas,
+            max_replicas=autoscaling.max_replicas,
             metrics=hpa_metrics(autoscaling),
-            behavior=autoscaling.get("behavior") or {},
+            behavior=dict(autoscaling.behavior),
         )
     ]
 
 
 def build_vpas(ctx: BuildContext) -> list[Manifest]:
     model = ctx.model
-    vpa = model.section("verticalAutoscaling")
+    vpa = model.vertical_autoscaling
     policy: Json = {
         "containerName": names.RUNTIME_CONTAINER,
         "controlledResources": ["cpu", "memory"],
     }
-    for key in ("minAllowed", "maxAllowed"):
-        if vpa.get(key):
-            policy[key] = dict(sorted(vpa[key].items()))
-    mode = str(vpa.get("updateMode", "Auto"))
+    for key, bound in (("minAllowed", vpa.min_allowed), ("maxAllowed", vpa.max_allowed)):
+        if bound:
+            policy[key] = dict(sorted(bound.items()))
+    mode = vpa.update_mode
+    api_mode = "Off" if model.autoscaling.enabled else mode
     targets = (
-        (names.api_name(model.name), names.COMPONENT_API, "Off" if model.hpa_enabled else mode),
+        (names.api_name(model.name), names.COMPONENT_API, api_mode),
         (names.worker_name(model.name), names.COMPONENT_WORKER, mode),
     )
     return [
@@ -109,14 +111,14 @@ def build_vpas(ctx: BuildContext) -> list[Manifest]:
 
 def build_pdb(ctx: BuildContext) -> list[Manifest]:
     model = ctx.model
-    pdb = model.section("podDisruptionBudget")
-    if not pdb.get("enabled", True):
+    pdb = model.pod_disruption_budget
+    if not pdb.enabled:
         return []
     return [
         render_manifest(
             "poddisruptionbudget.yaml.j2",
             meta=_meta(ctx, names.api_name(model.name), names.COMPONENT_API),
-            min_available=pdb.get("minAvailable", 1),
+            min_available=pdb.min_available,
             selector=names.selector_labels(model.name, names.COMPONENT_API),
         )
     ]

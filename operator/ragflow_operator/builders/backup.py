@@ -1,13 +1,15 @@
 """The children of a BackupPolicy, and the restore Job of RagFlowCluster.spec.restoreFrom.
 
-Pure: model (+ the referenced cluster's model) in, manifests out. Called by
-handlers/backup_policy.py (CronJobs, ConfigMap, on-demand Jobs) and handlers/cluster.py
-(`build_restore_job`). Every Job runs `ragruntime backup ...` in the runtime image with the
-runtime's own RAGFLOW_* environment (so it reaches the same database and vector store), the
-backup configuration from a ConfigMap, and Secrets mounted as files: the keyring and each
-destination's credentials. Nothing secret is in a manifest. Pods follow the `restricted` Pod
-Security profile; the JSON summary of `ragruntime backup` lands in the termination message,
-which the handler reads back into the policy's status.
+Pure: model (+ the referenced cluster's model) in, manifests out. `build(model, capabilities,
+target=...)` (the shape of every kind's builder, builders/children.py) gives the policy's
+ConfigMap and CronJobs; it is called by handlers/backup_policy.py (which adds the on-demand
+Jobs) and by `render`; restore.py calls `build_restore_job` for a RagFlowCluster. Every Job
+runs `ragruntime backup ...` in the runtime image with the runtime's own RAGFLOW_* environment
+(so it reaches the same database and vector store), the backup configuration from a ConfigMap,
+and Secrets mounted as files: the keyring and each destination's credentials. Nothing secret
+is in a manifest. Pods follow the `restricted` Pod Security profile; the JSON summary of
+`ragruntime backup` lands in the termination message, which the handler reads back into the
+policy's status.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 from ragflow_contract import environment
 from ragflow_operator import names
 from ragflow_operator.builders import common
+from ragflow_operator.builders.children import Children
 from ragflow_operator.builders.render import Manifest, render_manifest
 from ragflow_operator.builders.runtime import DATA_DIR, RUNTIME_USER, runtime_env
+from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.model.backup_policy import BackupPolicyModel, Destination
 from ragflow_operator.model.cluster import ClusterModel
 
@@ -77,16 +81,15 @@ class RuntimeTarget:
 
 
 def runtime_target(cluster: ClusterModel, policy: BackupPolicyModel | None = None) -> RuntimeTarget:
-    image_spec = cluster.section("image")
-    image = cluster.image
-    if policy is not None and policy.image.get("repository"):
-        image = f"{policy.image['repository']}:{policy.image.get('tag') or cluster.version}"
+    image = cluster.image.reference
+    if policy is not None and policy.image.repository:
+        image = f"{policy.image.repository}:{policy.image.tag or cluster.version}"
     env = [e for e in runtime_env(cluster, names.COMPONENT_WORKER) if e["name"] != environment.ROLE]
     return RuntimeTarget(
         cluster=cluster.name,
         image=image,
-        pull_policy=str(image_spec.get("pullPolicy", "IfNotPresent")),
-        pull_secrets=tuple(image_spec.get("pullSecrets") or ()),
+        pull_policy=cluster.image.pull_policy,
+        pull_secrets=cluster.image.pull_secrets,
         env=tuple(env),
         config_map=names.config_name(cluster.name),
     )
@@ -346,9 +349,15 @@ def build_on_demand_job(model: BackupPolicyModel, target: RuntimeTarget, value: 
     )
 
 
-def build_policy_children(model: BackupPolicyModel, target: RuntimeTarget) -> list[Manifest]:
-    """Everything a BackupPolicy owns permanently (on-demand Jobs are added by the handler)."""
-    return [build_config_map(model), *build_cronjobs(model, target)]
+def build(
+    model: BackupPolicyModel, capabilities: Capabilities, *, target: RuntimeTarget
+) -> Children:
+    """Everything a BackupPolicy owns permanently (on-demand Jobs are added by the handler).
+
+    `target` is what the pods take from the policy's RagFlowCluster (`runtime_target`). No
+    child needs an optional API, so `capabilities` changes nothing.
+    """
+    return Children(manifests=[build_config_map(model), *build_cronjobs(model, target)])
 
 
 def build_restore_job(

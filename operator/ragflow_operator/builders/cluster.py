@@ -1,15 +1,16 @@
-"""Entry point of the RagFlowCluster builders: BuildContext -> every child manifest, in order.
+"""Entry point of the RagFlowCluster builders: model + capabilities -> every child, in order.
 
-`build_cluster_children(ctx)` is called by handlers/cluster.py (then apply.py writes the result)
-and by `ragflow-operator render`. Optional children whose API the cluster lacks (ServiceMonitor,
-VPA) are left out and the reason is returned in `BuildResult.skipped`, which the handler shows in
-a condition message. `CLUSTER_CHILD_KINDS` lists every kind a cluster may own, so apply.py can
-remove children of features that were switched off (a promoted standby's sync CronJob).
+`build(model, capabilities)` (the shape of every kind's builder, builders/children.py) is called
+by handlers/cluster.py (then apply.py writes the result) and by `ragflow-operator render`.
+Optional children whose API the cluster lacks (ServiceMonitor, VPA) are left out and the reason
+is returned in `Children.notes`, which the handler shows in a condition message.
+`CLUSTER_CHILD_KINDS` lists every kind a cluster may own, so apply.py can remove children of
+features that were switched off (a promoted standby's sync CronJob).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 from ragflow_operator import names
 from ragflow_operator.builders import (
@@ -20,11 +21,11 @@ from ragflow_operator.builders import (
     runtime,
     standby,
 )
+from ragflow_operator.builders.children import Children
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.model.cluster import ClusterModel
-from ragflow_operator.model.standby import standby_of
 
 #: (apiVersion, kind) of everything a RagFlowCluster may own, for removal of switched-off parts.
 CLUSTER_CHILD_KINDS: tuple[tuple[str, str], ...] = (
@@ -43,13 +44,6 @@ CLUSTER_CHILD_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    manifests: list[Manifest]
-    #: Human-readable reasons why requested optional children were not built.
-    skipped: list[str] = field(default_factory=list)
-
-
 SKIPPED_SERVICE_MONITOR = (
     "ServiceMonitor skipped: the cluster does not serve "
     "monitoring.coreos.com/v1 ServiceMonitor (install the Prometheus Operator CRDs)"
@@ -60,27 +54,32 @@ SKIPPED_VPA = (
 )
 
 
-def wants_service_monitor(model: ClusterModel) -> bool:
-    return bool(model.section("monitoring").get("serviceMonitor", True))
-
-
 def skipped_children(model: ClusterModel, capabilities: Capabilities) -> list[str]:
     """Why requested optional children cannot be built on this cluster."""
     skipped = []
-    if wants_service_monitor(model) and not capabilities.service_monitor:
+    if model.monitoring.service_monitor and not capabilities.service_monitor:
         skipped.append(SKIPPED_SERVICE_MONITOR)
-    if model.vpa_enabled and not capabilities.vertical_pod_autoscaler:
+    if model.vertical_autoscaling.enabled and not capabilities.vertical_pod_autoscaler:
         skipped.append(SKIPPED_VPA)
     return skipped
 
 
-def build_cluster_children(ctx: BuildContext, *, hold_runtime: bool = False) -> BuildResult:
+def build(
+    model: ClusterModel,
+    capabilities: Capabilities,
+    *,
+    generated: Mapping[str, Mapping[str, str]] | None = None,
+    hold_runtime: bool = False,
+) -> Children:
     """All children of one RagFlowCluster in apply order (config and secrets first).
 
-    `hold_runtime=True` (a restore from backup is pending) leaves out the API/worker
-    Deployments and what scales them: nothing may write to the stores before the restore.
+    `generated` holds the values of Secrets the operator generates (secret -> key -> value,
+    `generated_secret_keys` says which; the kopf layer draws them, `render` leaves them out and
+    gets fixed placeholders). `hold_runtime=True` (a restore from backup is pending) leaves out
+    the API/worker Deployments and what scales them: nothing may write to the stores before
+    the restore.
     """
-    model = ctx.model
+    ctx = BuildContext(model=model, capabilities=capabilities, generated=generated or {})
     runtime_parts: list[Manifest] = []
     if not hold_runtime:
         runtime_parts = [
@@ -97,12 +96,13 @@ def build_cluster_children(ctx: BuildContext, *, hold_runtime: bool = False) -> 
         *runtime_parts,
         *autoscaling.build_pdb(ctx),
     ]
-    if model.section("networkPolicy").get("enabled", True):
+    if model.network_policy.enabled:
         manifests += networking.build_network_policies(ctx)
     manifests += networking.build_ingress(ctx)
-    if wants_service_monitor(model) and ctx.capabilities.service_monitor:
+    if model.monitoring.service_monitor and capabilities.service_monitor:
         manifests.append(monitoring.build_service_monitor(ctx))
-    if model.vpa_enabled and ctx.capabilities.vertical_pod_autoscaler and not hold_runtime:
+    vpa = model.vertical_autoscaling.enabled and capabilities.vertical_pod_autoscaler
+    if vpa and not hold_runtime:
         manifests += autoscaling.build_vpas(ctx)
-    manifests += standby.build_standby_children(model, standby_of(model))
-    return BuildResult(manifests=manifests, skipped=skipped_children(model, ctx.capabilities))
+    manifests += standby.build_standby_children(model)
+    return Children(manifests=manifests, notes=skipped_children(model, capabilities))

@@ -7,6 +7,7 @@ security contexts satisfy the `restricted` Pod Security Standard.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 Json = dict[str, Any]
@@ -71,7 +72,7 @@ def container_security_context() -> Json:
     }
 
 
-def resources(section: Json | None) -> Json:
+def resources(section: Mapping[str, Any] | None) -> Json:
     """`{requests, limits}` copied from a spec section, keys sorted, empty parts dropped."""
     section = section or {}
     result: Json = {}

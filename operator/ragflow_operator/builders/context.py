@@ -1,8 +1,8 @@
-"""The input of every RagFlowCluster builder: model, capabilities and generated secret values.
+"""The input of every RagFlowCluster sub-builder: model, capabilities and generated secret values.
 
-Built by the kopf layer (handlers/cluster.py: random values for Secrets that do not exist yet)
-or by the `render` command (fixed placeholders, so its output is stable). Builders never make
-random values themselves.
+Made by `builders.cluster.build` from its arguments: the kopf layer (handlers/cluster.py) passes
+random values for Secrets that do not exist yet, the `render` command passes none (fixed
+placeholders, so its output is stable). Builders never make random values themselves.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from ragflow_operator.builders.runtime import (
     REDIS_PORT,
     build_generated_secret,
 )
-from ragflow_operator.model.cluster import Dependency
+from ragflow_operator.model.cluster import ClusterModel, ManagedStore
 
 Json = dict[str, Any]
 
@@ -62,7 +62,7 @@ def _secret_env(env_name: str, ctx: BuildContext, component: str, key: str) -> J
 
 
 def _engine_settings(
-    ctx: BuildContext, engine: Engine, dep: Dependency
+    ctx: BuildContext, engine: Engine, store: ManagedStore
 ) -> tuple[list[str], list[Json]]:
     """(args, env) of the container."""
     if engine is POSTGRES:
@@ -77,7 +77,7 @@ def _engine_settings(
             "--requirepass",
             "$(REDIS_PASSWORD)",
             "--maxmemory",
-            str(dep.managed.get("maxMemory", "256mb")),
+            store.max_memory,
             "--maxmemory-policy",
             "allkeys-lru",
             "--appendonly",
@@ -115,18 +115,18 @@ def _ports(engine: Engine) -> list[Json]:
     return ports
 
 
-def build_statefulset(ctx: BuildContext, engine: Engine, dep: Dependency) -> Manifest:
+def build_statefulset(ctx: BuildContext, engine: Engine, store: ManagedStore) -> Manifest:
     model = ctx.model
     name = names.child_name(model.name, engine.component)
-    args, env = _engine_settings(ctx, engine, dep)
+    args, env = _engine_settings(ctx, engine, store)
     readiness, liveness = _probes(engine)
     scratch = [(f"scratch-{i}", path) for i, path in enumerate(engine.scratch_paths)]
     claim: Json = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": str(dep.managed.get("storage", "1Gi"))}},
+        "resources": {"requests": {"storage": store.storage}},
     }
-    if dep.managed.get("storageClassName"):
-        claim["storageClassName"] = dep.managed["storageClassName"]
+    if store.storage_class_name:
+        claim["storageClassName"] = store.storage_class_name
     return render_manifest(
         "statefulset.yaml.j2",
         meta=common.object_meta(
@@ -141,11 +141,11 @@ def build_statefulset(ctx: BuildContext, engine: Engine, dep: Dependency) -> Man
         pod_annotations={},
         pod_security=common.pod_security_context(engine.user, fs_group=engine.user),
         container_name=engine.component,
-        image=str(dep.managed["image"]),
+        image=store.image,
         args=args,
         ports=_ports(engine),
         env=env,
-        resources=common.resources(dep.managed.get("resources")),
+        resources=common.resources(store.resources),
         container_security=common.container_security_context(),
         readiness_probe=readiness,
         liveness_probe=liveness,
@@ -180,12 +180,12 @@ def build_dependencies(ctx: BuildContext) -> list[Manifest]:
     """Secrets, StatefulSets and Services of every managed dependency, in apply order."""
     model = ctx.model
     manifests: list[Manifest] = []
-    for engine, dep in (
-        (POSTGRES, model.database),
-        (REDIS, model.cache),
-        (MILVUS, model.vector_store),
+    for engine, store in (
+        (POSTGRES, model.database.managed),
+        (REDIS, model.cache.managed),
+        (MILVUS, model.vector_store.managed),
     ):
-        if not dep.is_managed:
+        if store is None:
             continue
         secret = names.credentials_secret_name(model.name, engine.component)
         if engine is POSTGRES:
@@ -196,13 +196,12 @@ def build_dependencies(ctx: BuildContext) -> list[Manifest]:
                 build_generated_secret(ctx, secret, engine.component, {"password": None})
             )
         manifests.append(build_service(ctx, engine))
-        manifests.append(build_statefulset(ctx, engine, dep))
+        manifests.append(build_statefulset(ctx, engine, store))
     return manifests
 
 
-def generated_secret_keys(ctx: BuildContext) -> dict[str, list[str]]:
+def generated_secret_keys(model: ClusterModel) -> dict[str, list[str]]:
     """Secret name -> keys whose values the kopf layer must generate (random, once)."""
-    model = ctx.model
     wanted = {model.api_key.name: [model.api_key.key]}
     if model.database.is_managed:
         wanted[names.credentials_secret_name(model.name, names.COMPONENT_POSTGRES)] = ["password"]

@@ -15,8 +15,8 @@ from ragflow_operator.builders.render import Manifest, render_manifest
 
 def build_service_monitor(ctx: BuildContext) -> Manifest:
     model = ctx.model
-    monitoring = model.section("monitoring")
-    labels = {**(monitoring.get("labels") or {}), **names.component_labels(model.name, "metrics")}
+    monitoring = model.monitoring
+    labels = {**monitoring.labels, **names.component_labels(model.name, "metrics")}
     selector = {
         "matchLabels": {names.LABEL_NAME: names.APP_NAME, names.LABEL_INSTANCE: model.name},
         "matchExpressions": [
@@ -38,5 +38,5 @@ def build_service_monitor(ctx: BuildContext) -> Manifest:
         selector=selector,
         port_name=names.RUNTIME_PORT_NAME,
         path=names.METRICS_PATH,
-        interval=str(monitoring.get("interval", "30s")),
+        interval=monitoring.interval,
     )

@@ -56,9 +56,8 @@ def _instance_selector(ctx: BuildContext, components: list[str]) -> Json:
 
 def build_network_policies(ctx: BuildContext) -> list[Manifest]:
     model = ctx.model
-    policy = model.section("networkPolicy")
-    ingress_ns = str(policy.get("ingressNamespace", "ingress-nginx"))
-    monitoring_ns = str(policy.get("monitoringNamespace", "monitoring"))
+    ingress_ns = model.network_policy.ingress_namespace
+    monitoring_ns = model.network_policy.monitoring_namespace
     http = [{"port": names.RUNTIME_PORT_NAME, "protocol": "TCP"}]
     manifests = [
         render_manifest(
@@ -118,35 +117,31 @@ def headers_config_name(cluster: str) -> str:
 
 def ingress_annotations(ctx: BuildContext) -> dict[str, str]:
     model = ctx.model
-    ingress = model.section("ingress")
-    rate = ingress.get("rateLimit") or {}
-    rps, burst = int(rate.get("rps", 10)), int(rate.get("burst", 20))
+    ingress = model.ingress
+    rps, burst = ingress.rate_limit_rps, ingress.rate_limit_burst
     annotations = {
         f"{NGINX}limit-rps": str(rps),
         f"{NGINX}limit-burst-multiplier": str(max(1, math.ceil(burst / rps))),
         f"{NGINX}proxy-body-size": PROXY_BODY_SIZE,
         f"{NGINX}custom-headers": f"{model.namespace}/{headers_config_name(model.name)}",
     }
-    tls = ingress.get("tls")
-    if tls is not None:
+    if ingress.tls is not None:
         annotations[f"{NGINX}ssl-redirect"] = "true"
         annotations[f"{NGINX}force-ssl-redirect"] = "true"
-        if tls.get("clusterIssuer"):
-            annotations["cert-manager.io/cluster-issuer"] = str(tls["clusterIssuer"])
-    annotations.update(ingress.get("annotations") or {})
+        if ingress.tls.cluster_issuer:
+            annotations["cert-manager.io/cluster-issuer"] = ingress.tls.cluster_issuer
+    annotations.update(ingress.annotations)
     return annotations
 
 
 def build_ingress(ctx: BuildContext) -> list[Manifest]:
     """The Ingress and its security-headers ConfigMap (empty list when disabled)."""
     model = ctx.model
-    if not model.ingress_enabled:
+    ingress = model.ingress
+    if not ingress.enabled:
         return []
-    ingress = model.section("ingress")
-    tls = ingress.get("tls")
-    tls_secret = (
-        (tls.get("secretName") or names.child_name(model.name, "tls")) if tls is not None else ""
-    )
+    tls = ingress.tls
+    tls_secret = (tls.secret_name or names.child_name(model.name, "tls")) if tls is not None else ""
     headers = render_manifest(
         "configmap.yaml.j2",
         meta=_meta(ctx, headers_config_name(model.name), names.COMPONENT_API),
@@ -159,8 +154,8 @@ def build_ingress(ctx: BuildContext) -> list[Manifest]:
             meta=_meta(
                 ctx, names.api_name(model.name), names.COMPONENT_API, ingress_annotations(ctx)
             ),
-            class_name=str(ingress.get("className", "nginx")),
-            host=str(ingress["host"]),
+            class_name=ingress.class_name,
+            host=ingress.host,
             tls_secret=tls_secret,
             service=names.api_name(model.name),
             port_name=names.RUNTIME_PORT_NAME,

@@ -1,47 +1,37 @@
-"""`render` support: kind -> function turning a CR body into the manifests the operator applies.
+"""`render` support: kind -> function turning a CR body into the children the operator applies.
 
-cli.py's `render -f cr.yaml` looks the document's `kind` up in RENDERERS. To make another kind
-renderable, add ONE entry mapping its kind to a function `(body, capabilities) -> RenderResult`.
-Bodies are defaulted from the CRD first, values that the operator would generate at random are
-fixed placeholders, and owner references are omitted when the body has no uid: the output is
-stable (byte-identical for the same input), suitable for reviews and GitOps diffs.
+cli.py's `render -f cr.yaml` looks the document's `kind` up in RENDERERS. Each entry parses the
+body into its kind's model and calls that kind's builder, `build(model, capabilities)`
+(builders/children.py); to make another kind renderable, add ONE entry mapping its kind to a
+function `(body, capabilities) -> Children`. Bodies are defaulted from the CRD first, values
+that the operator would generate at random are fixed placeholders, and owner references are
+omitted when the body has no uid: the output is stable (byte-identical for the same input),
+suitable for reviews and GitOps diffs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ragflow_operator import names
-from ragflow_operator.builders import alert_policy, backup
-from ragflow_operator.builders.cluster import build_cluster_children
-from ragflow_operator.builders.context import BuildContext
-from ragflow_operator.builders.render import Manifest
+from ragflow_operator.builders import alert_policy, backup, cluster
+from ragflow_operator.builders.children import Children
 from ragflow_operator.capabilities import Capabilities
+from ragflow_operator.model.alert_policy import AlertPolicyModel
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
 
 
-@dataclass(frozen=True)
-class RenderResult:
-    manifests: list[Manifest]
-    #: Remarks printed to stderr (e.g. optional children skipped for lack of an API).
-    notes: list[str] = field(default_factory=list)
+def render_cluster(body: dict[str, Any], capabilities: Capabilities) -> Children:
+    return cluster.build(ClusterModel.from_body(body), capabilities)
 
 
-def render_cluster(body: dict[str, Any], capabilities: Capabilities) -> RenderResult:
-    model = ClusterModel.from_body(body)
-    built = build_cluster_children(BuildContext(model=model, capabilities=capabilities))
-    return RenderResult(manifests=built.manifests, notes=built.skipped)
+def render_alert_policy(body: dict[str, Any], capabilities: Capabilities) -> Children:
+    return alert_policy.build(AlertPolicyModel.from_body(body), capabilities)
 
 
-def render_alert_policy(body: dict[str, Any], capabilities: Capabilities) -> RenderResult:
-    built = alert_policy.render_alert_policy(body, capabilities.prometheus_rule)
-    return RenderResult(manifests=built.manifests, notes=built.notes)
-
-
-def render_backup_policy(body: dict[str, Any], capabilities: Capabilities) -> RenderResult:
+def render_backup_policy(body: dict[str, Any], capabilities: Capabilities) -> Children:
     """The policy's ConfigMap and CronJobs, for a RagFlowCluster with the CRD's defaults.
 
     The backup pods copy the cluster's image and connection settings; a file holds only the policy,
@@ -49,18 +39,18 @@ def render_backup_policy(body: dict[str, Any], capabilities: Capabilities) -> Re
     says so. The operator itself reads the live RagFlowCluster.
     """
     model = BackupPolicyModel.from_body(body)
-    cluster = ClusterModel.from_body(
+    target = ClusterModel.from_body(
         {"metadata": {"name": model.cluster, "namespace": model.namespace}, "spec": {}}
     )
-    manifests = backup.build_policy_children(model, backup.runtime_target(cluster, model))
+    built = backup.build(model, capabilities, target=backup.runtime_target(target, model))
     note = (
         f"BackupPolicy {model.name}: image and connection settings rendered for RagFlowCluster "
         f"{model.cluster} with default settings; the operator uses the live cluster's"
     )
-    return RenderResult(manifests=manifests, notes=[note])
+    return Children(manifests=built.manifests, notes=[*built.notes, note])
 
 
-Renderer = Callable[[dict[str, Any], Capabilities], RenderResult]
+Renderer = Callable[[dict[str, Any], Capabilities], Children]
 
 RENDERERS: dict[str, Renderer] = {
     names.KIND_CLUSTER: render_cluster,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ragflow_contract import environment
@@ -18,8 +19,7 @@ from ragflow_operator import names
 from ragflow_operator.builders import common, security
 from ragflow_operator.builders.context import BuildContext
 from ragflow_operator.builders.render import Manifest, render_manifest
-from ragflow_operator.model.cluster import ClusterModel
-from ragflow_operator.model.standby import is_standby
+from ragflow_operator.model.cluster import ClusterModel, SecretKeyRef, Workload
 
 Json = dict[str, Any]
 
@@ -49,21 +49,20 @@ def dependency_host(model: ClusterModel, component: str) -> str:
 
 def config_data(model: ClusterModel) -> dict[str, str]:
     """Non-secret runtime settings (the RAGFLOW_* names of ragflow_contract.environment)."""
-    embedding = model.section("embedding")
-    cache = model.section("cache")
-    if model.vector_store.is_managed:
+    external = model.vector_store.external
+    if external is None:
         vector_uri = f"http://{dependency_host(model, names.COMPONENT_MILVUS)}:{MILVUS_PORT}"
     else:
-        vector_uri = str(model.vector_store.external["uri"])
+        vector_uri = external.uri
     return {
         environment.CLUSTER_NAME: model.name,
         environment.DATA_DIR: DATA_DIR,
         environment.PORT: str(names.RUNTIME_PORT),
-        environment.EMBEDDING_MODEL: str(embedding.get("model", "all-MiniLM-L6-v2")),
-        environment.EMBEDDING_DEVICE: str(embedding.get("device", "cpu")),
-        environment.EMBEDDING_BATCH_SIZE: str(embedding.get("batchSize", 64)),
-        environment.CACHE_L1_TTL_SECONDS: str(cache.get("l1TTLSeconds", 300)),
-        environment.CACHE_L2_TTL_SECONDS: str(cache.get("l2TTLSeconds", 3600)),
+        environment.EMBEDDING_MODEL: model.embedding.model,
+        environment.EMBEDDING_DEVICE: model.embedding.device,
+        environment.EMBEDDING_BATCH_SIZE: str(model.embedding.batch_size),
+        environment.CACHE_L1_TTL_SECONDS: str(model.cache_ttl.l1_seconds),
+        environment.CACHE_L2_TTL_SECONDS: str(model.cache_ttl.l2_seconds),
         environment.VECTOR_URI: vector_uri,
         **security.config_data(model),
     }
@@ -100,43 +99,40 @@ def build_api_key_secret(ctx: BuildContext) -> Manifest:
 
 
 def _database_env(model: ClusterModel) -> list[Json]:
-    if model.database.is_managed:
+    external = model.database.external
+    if external is None:
         secret = names.credentials_secret_name(model.name, names.COMPONENT_POSTGRES)
-        user_key, password_key = "username", "password"
+        user = SecretKeyRef(secret, "username")
+        password = SecretKeyRef(secret, "password")
         host = dependency_host(model, names.COMPONENT_POSTGRES)
         port, database, query = POSTGRES_PORT, GENERATED_DB_NAME, ""
     else:
-        external = model.database.external
-        creds = external["credentialsSecret"]
-        secret = creds["name"]
-        user_key = creds.get("usernameKey", "username")
-        password_key = creds.get("passwordKey", "password")
-        host, port = external["host"], external.get("port", POSTGRES_PORT)
-        database = external.get("database", GENERATED_DB_NAME)
-        query = f"?sslmode={external.get('sslMode', 'require')}"
+        user, password = external.username, external.password
+        host, port, database = external.host, external.port, external.database
+        query = f"?sslmode={external.ssl_mode}"
     url = f"postgresql://$(DATABASE_USER):$(DATABASE_PASSWORD)@{host}:{port}/{database}{query}"
     return [
-        common.secret_env("DATABASE_USER", secret, user_key),
-        common.secret_env("DATABASE_PASSWORD", secret, password_key),
+        common.secret_env("DATABASE_USER", user.name, user.key),
+        common.secret_env("DATABASE_PASSWORD", password.name, password.key),
         {"name": environment.DATABASE_URL, "value": url},
     ]
 
 
 def _cache_env(model: ClusterModel) -> list[Json]:
-    if model.cache.is_managed:
+    external = model.cache.external
+    if external is None:
         secret = names.credentials_secret_name(model.name, names.COMPONENT_REDIS)
         host = dependency_host(model, names.COMPONENT_REDIS)
         return [
             common.secret_env("CACHE_PASSWORD", secret, "password"),
             {"name": environment.CACHE_URL, "value": f"redis://:$(CACHE_PASSWORD)@{host}:6379/0"},
         ]
-    external = model.cache.external
-    creds = external.get("credentialsSecret")
-    if not creds:
-        return [{"name": environment.CACHE_URL, "value": external["url"]}]
-    scheme, rest = str(external["url"]).split("://", 1)
+    password = external.password
+    if password is None:
+        return [{"name": environment.CACHE_URL, "value": external.url}]
+    scheme, rest = external.url.split("://", 1)
     return [
-        common.secret_env("CACHE_PASSWORD", creds["name"], creds.get("passwordKey", "password")),
+        common.secret_env("CACHE_PASSWORD", password.name, password.key),
         {"name": environment.CACHE_URL, "value": f"{scheme}://:$(CACHE_PASSWORD)@{rest}"},
     ]
 
@@ -150,11 +146,10 @@ def runtime_env(model: ClusterModel, role: str) -> list[Json]:
     ]
     env += _database_env(model)
     env += _cache_env(model)
-    token = model.vector_store.external.get("tokenSecret")
-    if token:
-        env.append(
-            common.secret_env(environment.VECTOR_TOKEN, token["name"], token.get("key", "token"))
-        )
+    vector_store = model.vector_store.external
+    if vector_store is not None and vector_store.token is not None:
+        token = vector_store.token
+        env.append(common.secret_env(environment.VECTOR_TOKEN, token.name, token.key))
     return env
 
 
@@ -162,18 +157,17 @@ def standby_env(model: ClusterModel) -> list[Json]:
     """`RAGFLOW_STANDBY=true` on API and worker pods of a standby: the API refuses writes and
     the workers stay idle (they keep running, so promotion only rolls the pods). Promotion
     drops it, which changes the pod template and rolls the pods writable."""
-    return [{"name": environment.STANDBY, "value": "true"}] if is_standby(model.spec) else []
+    return [{"name": environment.STANDBY, "value": "true"}] if model.is_standby else []
 
 
-def _probe(path: str, timing: Json | None) -> Json:
+def _probe(path: str, timing: Mapping[str, int]) -> Json:
     probe: Json = {"httpGet": {"path": path, "port": names.RUNTIME_PORT_NAME}}
-    probe.update(sorted((timing or {}).items()))
+    probe.update(sorted(timing.items()))
     return probe
 
 
-def _topology_spread(model: ClusterModel, selector: dict[str, str]) -> list[Json]:
-    api = model.section("api")
-    if not api.get("topologySpread", True) or api.get("affinity"):
+def _topology_spread(workload: Workload, selector: dict[str, str]) -> list[Json]:
+    if not workload.topology_spread or workload.affinity:
         return []
     return [
         {
@@ -190,12 +184,11 @@ def build_deployment(ctx: BuildContext, role: str) -> Manifest:
     """API (`role="api"`) or worker (`role="worker"`) Deployment."""
     model = ctx.model
     is_api = role == names.COMPONENT_API
-    section = model.section("api" if is_api else "workers")
+    workload = model.api if is_api else model.workers
     name = names.api_name(model.name) if is_api else names.worker_name(model.name)
     selector = names.selector_labels(model.name, role)
-    replicas = None if (is_api and model.hpa_enabled) else int(section.get("replicas", 1))
-    probes_spec = model.section("probes")
-    image = model.section("image")
+    replicas = None if (is_api and model.autoscaling.enabled) else workload.replicas
+    image = model.image
     security_volumes, security_mounts = security.volumes(model, role)
     return render_manifest(
         "deployment.yaml.j2",
@@ -205,14 +198,14 @@ def build_deployment(ctx: BuildContext, role: str) -> Manifest:
         pod_labels=names.component_labels(model.name, role),
         pod_annotations={names.ANNOTATION_CONFIG_HASH: config_hash(config_data(model))},
         pod_security=common.pod_security_context(RUNTIME_USER, fs_group=RUNTIME_USER),
-        image_pull_secrets=[{"name": s} for s in image.get("pullSecrets") or []],
-        node_selector=section.get("nodeSelector") or {},
-        tolerations=section.get("tolerations") or [],
-        affinity=section.get("affinity") or {},
-        topology_spread=_topology_spread(model, selector) if is_api else [],
+        image_pull_secrets=[{"name": s} for s in image.pull_secrets],
+        node_selector=dict(workload.node_selector),
+        tolerations=list(workload.tolerations),
+        affinity=dict(workload.affinity),
+        topology_spread=_topology_spread(workload, selector) if is_api else [],
         container_name=names.RUNTIME_CONTAINER,
-        image=model.image,
-        pull_policy=image.get("pullPolicy", "IfNotPresent"),
+        image=image.reference,
+        pull_policy=image.pull_policy,
         args=["ragruntime", "serve", "--role", role],
         ports=[
             {
@@ -223,12 +216,12 @@ def build_deployment(ctx: BuildContext, role: str) -> Manifest:
         ],
         env_from=[{"configMapRef": {"name": names.config_name(model.name)}}],
         env=runtime_env(model, role) + standby_env(model),
-        resources=common.resources(section.get("resources")),
+        resources=common.resources(workload.resources),
         container_security=common.container_security_context(),
         probes={
-            "livenessProbe": _probe(names.LIVENESS_PATH, probes_spec.get("liveness")),
-            "readinessProbe": _probe(names.READINESS_PATH, probes_spec.get("readiness")),
-            "startupProbe": _probe(names.LIVENESS_PATH, probes_spec.get("startup")),
+            "livenessProbe": _probe(names.LIVENESS_PATH, model.probes.liveness),
+            "readinessProbe": _probe(names.READINESS_PATH, model.probes.readiness),
+            "startupProbe": _probe(names.LIVENESS_PATH, model.probes.startup),
         },
         volume_mounts=[
             {"name": "data", "mountPath": DATA_DIR},

@@ -15,14 +15,14 @@ from typing import Any
 from ragflow_contract import environment
 from ragflow_operator import names
 from ragflow_operator.errors import InvalidSpec
-from ragflow_operator.model.cluster import ClusterModel
+from ragflow_operator.model.cluster import ClusterModel, DependencyTLS
 
 Json = dict[str, Any]
 
 KEYS_DIR = "/etc/ragflow/keys"
 TLS_DIR = "/etc/ragflow/tls"
 AUDIT_FILE = "/data/audit/audit.jsonl"
-ROLES = ("admin", "editor", "viewer")
+#: The runtime's own default (ragruntime.security): only a different value is written.
 RUNTIME_DEFAULT_GRACE_SECONDS = 300
 #: spec key -> (its RAGFLOW_*_TLS_* names, directory name, ClusterModel dependency attribute)
 TLS_TARGETS = {
@@ -33,19 +33,9 @@ TLS_TARGETS = {
 SECRET_FILE_MODE = 0o440  # readable by the runtime user's group (fsGroup), nobody else
 
 
-def _auth(model: ClusterModel) -> Json:
-    return model.section("auth")
-
-
-def role_key_secrets(model: ClusterModel) -> dict[str, str]:
-    """role -> Secret name, for the roles that name one."""
-    secrets = _auth(model).get("roleKeySecrets") or {}
-    return {role: str(secrets[role]) for role in ROLES if secrets.get(role)}
-
-
-def dependency_tls(model: ClusterModel) -> dict[str, Json]:
+def dependency_tls(model: ClusterModel) -> dict[str, DependencyTLS]:
     """spec key -> its TLS settings; TLS is for external dependencies only."""
-    wanted = _auth(model).get("dependencyTLS") or {}
+    wanted = model.auth.dependency_tls
     for key, (_names, _dir, attribute) in TLS_TARGETS.items():
         if key in wanted and getattr(model, attribute).is_managed:
             raise InvalidSpec(
@@ -53,28 +43,27 @@ def dependency_tls(model: ClusterModel) -> dict[str, Json]:
                 "does not serve TLS",
                 reason="InvalidTLS",
             )
-    return {key: dict(wanted[key]) for key in TLS_TARGETS if key in wanted}
+    return {key: wanted[key] for key in TLS_TARGETS if key in wanted}
 
 
 def config_data(model: ClusterModel) -> dict[str, str]:
     data: dict[str, str] = {}
-    auth = _auth(model)
-    if role_key_secrets(model):
+    auth = model.auth
+    if auth.role_key_secrets:
         data[environment.AUTH_KEYS_DIR] = KEYS_DIR
-    grace = int(auth.get("rotationGraceSeconds", RUNTIME_DEFAULT_GRACE_SECONDS))
-    if grace != RUNTIME_DEFAULT_GRACE_SECONDS:
-        data[environment.AUTH_ROTATION_GRACE_SECONDS] = str(grace)
-    if auth.get("auditFile"):
+    if auth.rotation_grace_seconds != RUNTIME_DEFAULT_GRACE_SECONDS:
+        data[environment.AUTH_ROTATION_GRACE_SECONDS] = str(auth.rotation_grace_seconds)
+    if auth.audit_file:
         data[environment.AUDIT_FILE] = AUDIT_FILE
     for key, settings in dependency_tls(model).items():
         tls, directory, _attribute = TLS_TARGETS[key]
         base = f"{TLS_DIR}/{directory}"
         data[tls.ca] = f"{base}/ca.crt"
-        if settings.get("mutual"):
+        if settings.mutual:
             data[tls.cert] = f"{base}/tls.crt"
             data[tls.key] = f"{base}/tls.key"
-        if settings.get("serverName") and tls.server_name:  # the CRD has it for Milvus only
-            data[tls.server_name] = str(settings["serverName"])
+        if settings.server_name and tls.server_name:  # the CRD has it for Milvus only
+            data[tls.server_name] = settings.server_name
     return data
 
 
@@ -87,7 +76,7 @@ def volumes(model: ClusterModel, role: str) -> tuple[list[Json], list[Json]]:
     vols: list[Json] = []
     mounts: list[Json] = []
     if role == names.COMPONENT_API:
-        for key_role, secret in role_key_secrets(model).items():
+        for key_role, secret in model.auth.role_key_secrets.items():
             vols.append(_secret_volume(f"keys-{key_role}", secret))
             mounts.append(
                 {
@@ -98,7 +87,7 @@ def volumes(model: ClusterModel, role: str) -> tuple[list[Json], list[Json]]:
             )
     for key, settings in dependency_tls(model).items():
         directory = TLS_TARGETS[key][1]
-        vols.append(_secret_volume(f"tls-{directory}", str(settings["secretName"])))
+        vols.append(_secret_volume(f"tls-{directory}", settings.secret_name))
         mounts.append(
             {"name": f"tls-{directory}", "mountPath": f"{TLS_DIR}/{directory}", "readOnly": True}
         )

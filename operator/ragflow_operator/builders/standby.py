@@ -1,14 +1,15 @@
 """The children of a standby RagFlowCluster: the sync configuration and the sync CronJob.
 
-Pure: cluster model + StandbyModel in, manifests out. Called by builders/cluster.py while
-`spec.standby.enabled` is true; when it turns false (promotion) they are no longer desired and
-apply.py removes them. The CronJob `<cluster>-standby-sync` runs `ragruntime standby sync
---config <file>` in the runtime image with the cluster's own store environment (like the
-restore Job, so it writes into this cluster's stores) and the same Secret mounts as the backup
-Jobs: the primary's keyring and each destination's credentials, as read-only files. The
-configuration file has the schema of the backup configuration (builders/backup.py
-`backup_config`), `cluster` naming the PRIMARY whose backups are followed. The Job's JSON
-summary lands in its termination message, which handlers/cluster_standby.py reads back.
+Pure: cluster model (its `standby`, a StandbyModel) in, manifests out. Called by
+builders/cluster.py while `spec.standby.enabled` is true; when it turns false (promotion) they
+are no longer desired and apply.py removes them. The CronJob `<cluster>-standby-sync` runs
+`ragruntime standby sync --config <file>` in the runtime image with the cluster's own store
+environment (like the restore Job, so it writes into this cluster's stores) and the same Secret
+mounts as the backup Jobs: the primary's keyring and each destination's credentials, as
+read-only files. The configuration file has the schema of the backup configuration
+(builders/backup.py `backup_config`), `cluster` naming the PRIMARY whose backups are followed.
+The Job's JSON summary lands in its termination message, which handlers/cluster_standby.py
+reads back.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def build_cronjob(model: ClusterModel, standby: StandbyModel) -> Manifest:
     )
 
 
-def build_standby_children(model: ClusterModel, standby: StandbyModel | None) -> list[Manifest]:
+def build_standby_children(model: ClusterModel) -> list[Manifest]:
     """ConfigMap + CronJob while the cluster is a standby; nothing for a primary."""
-    if standby is None:
+    if model.standby is None:
         return []
-    return [build_config_map(model, standby), build_cronjob(model, standby)]
+    return [build_config_map(model, model.standby), build_cronjob(model, model.standby)]

@@ -6,12 +6,12 @@ handlers/__init__.py, client from lifecycle's `memo`) call it inside `metrics.re
 and write the status only when it changed.
 
 Each reconcile discovers whether the cluster serves PrometheusRule and AlertmanagerConfig (two
-discovery GETs), so installing or removing the Prometheus Operator's CRDs switches the rules
-between a PrometheusRule and the fallback ConfigMap at the next reconcile; the object of the
-other kind is removed by apply.py. Every rule is parsed (builders/alert_policy.py) before
-anything is written: an invalid custom rule sets `Ready=False` (reason InvalidRule, the parser's
-message) and leaves what is in the cluster untouched, so a typo never replaces working alerts
-with a broken rule group.
+discovery GETs, into a Capabilities value for `builders.alert_policy.build`), so installing or
+removing the Prometheus Operator's CRDs switches the rules between a PrometheusRule and the
+fallback ConfigMap at the next reconcile; the object of the other kind is removed by apply.py.
+Every rule is parsed (builders/alert_policy.py) before anything is written: an invalid custom
+rule sets `Ready=False` (reason InvalidRule, the parser's message) and leaves what is in the
+cluster untouched, so a typo never replaces working alerts with a broken rule group.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ import kopf
 
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
-from ragflow_operator.builders import alert_routing, alerts, dashboard
-from ragflow_operator.builders.alert_policy import build_alert_policy_children
+from ragflow_operator.builders import alert_policy, alert_routing, alerts, dashboard
+from ragflow_operator.capabilities import (
+    ALERTMANAGER_CONFIG_GROUP_VERSION,
+    MONITORING_GROUP_VERSION,
+    Capabilities,
+)
 from ragflow_operator.handlers import outcome
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
@@ -34,13 +38,11 @@ from ragflow_operator.settings import OperatorSettings
 logger = logging.getLogger(__name__)
 Json = dict[str, Any]
 
-MONITORING_V1 = "monitoring.coreos.com/v1"
-MONITORING_V1ALPHA1 = "monitoring.coreos.com/v1alpha1"
 #: Every kind an AlertPolicy may own; the ones not desired any more are deleted.
 REMOVABLE_KINDS = (
     ("v1", "ConfigMap"),
-    (MONITORING_V1, "PrometheusRule"),
-    (MONITORING_V1ALPHA1, "AlertmanagerConfig"),
+    (MONITORING_GROUP_VERSION, "PrometheusRule"),
+    (ALERTMANAGER_CONFIG_GROUP_VERSION, "AlertmanagerConfig"),
 )
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL_ALERT_POLICY)
 
@@ -85,14 +87,11 @@ def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> 
         )
         editor.set(READY, conditions.FALSE, "DuplicatePolicy", message)
         return status
-    served = client.served_kinds([MONITORING_V1, MONITORING_V1ALPHA1])
-    has_routing = "AlertmanagerConfig" in served.get(MONITORING_V1ALPHA1, set())
+    capabilities = Capabilities.from_resources(
+        client.served_kinds([MONITORING_GROUP_VERSION, ALERTMANAGER_CONFIG_GROUP_VERSION])
+    )
     try:
-        children = build_alert_policy_children(
-            model,
-            prometheus_rule="PrometheusRule" in served.get(MONITORING_V1, set()),
-            alertmanager_config=has_routing,
-        )
+        children = alert_policy.build(model, capabilities)
     except errors.InvalidSpec as invalid:
         logger.warning(
             "invalid alerting rules, nothing applied",
@@ -113,20 +112,20 @@ def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> 
     written = [result.live.get(ref, {"kind": ref.kind}) for ref in result.created + result.applied]
     metrics.record_children_applied(names.KIND_ALERT_POLICY, written)
 
-    target = children.target
-    status.update(
-        rules=children.rule_count, target=target, ruleObject=alerts.rules_object_name(model)
-    )
+    target = alerts.rules_target(capabilities)
+    rule_count = alerts.count_rules(alerts.build_rule_groups(model))
+    status.update(rules=rule_count, target=target, ruleObject=alerts.rules_object_name(model))
     if model.dashboard.enabled:
         status["dashboard"] = dashboard.dashboard_name(model)
     editor.set(RULES_VALID, conditions.TRUE, "Parsed", f"{status['rules']} rules parsed")
     if not model.alertmanager.enabled:
         editor.set(ROUTING, conditions.TRUE, "Disabled", "alertmanager routing is not enabled")
-    elif has_routing:
+    elif capabilities.alertmanager_config:
         routing = alert_routing.routing_name(model)
         editor.set(ROUTING, conditions.TRUE, "Applied", f"AlertmanagerConfig {routing}")
     else:
-        missing = f"{MONITORING_V1ALPHA1} AlertmanagerConfig is not served by this cluster"
+        api = f"{ALERTMANAGER_CONFIG_GROUP_VERSION} AlertmanagerConfig"
+        missing = f"{api} is not served by this cluster"
         editor.set(ROUTING, conditions.FALSE, "AlertmanagerConfigUnavailable", missing)
     cluster_ref = ObjectRef(names.API_VERSION, names.KIND_CLUSTER, model.namespace, model.cluster)
     if client.get(cluster_ref) is None:

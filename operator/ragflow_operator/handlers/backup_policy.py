@@ -35,11 +35,11 @@ from ragflow_operator.backup_status import (
     record_results,
 )
 from ragflow_operator.builders import backup
+from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.handlers import outcome
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
-from ragflow_operator.model.standby import is_standby
 from ragflow_operator.references import require_secrets
 from ragflow_operator.settings import OperatorSettings
 
@@ -50,6 +50,9 @@ REMOVABLE_KINDS = (("batch/v1", "CronJob"), ("v1", "ConfigMap"))
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 #: Ready reason while the policy's cluster is a standby (its CronJobs are suspended).
 SUSPENDED_FOR_STANDBY = "SuspendedForStandby"
+#: A BackupPolicy's children need no optional API (builders/backup.py): callers without the
+#: discovered capabilities at hand pass none.
+NO_OPTIONAL_APIS = Capabilities()
 
 
 def finished_results(
@@ -113,7 +116,7 @@ def _start_on_demand(
 
 
 def reconcile_backup_policy(
-    client: KubeClient, body: Json, *, now: datetime
+    client: KubeClient, body: Json, *, now: datetime, capabilities: Capabilities
 ) -> tuple[Json, list[Json]]:
     """Bring CronJobs to the spec, start a requested on-demand backup, fold in Job results."""
     model = BackupPolicyModel.from_body(body)
@@ -131,12 +134,12 @@ def reconcile_backup_policy(
     cluster = ClusterModel.from_body(cluster_body)
     # A standby's data is the primary's: its schedules wait (suspended) until it is promoted,
     # and so does an on-demand request (it runs after the promotion).
-    follows = is_standby(cluster.spec)
-    effective = dataclasses.replace(model, suspend=True) if follows else model
+    standby = cluster.standby
+    effective = dataclasses.replace(model, suspend=True) if standby is not None else model
     target = backup.runtime_target(cluster, model)
-    children = backup.build_policy_children(effective, target)
+    children = backup.build(effective, capabilities, target=target).manifests
     # checked before any write
-    on_demand = None if follows else _on_demand_job(client, model, target, editor)
+    on_demand = None if standby is not None else _on_demand_job(client, model, target, editor)
     apply_children(
         client,
         children,
@@ -154,14 +157,13 @@ def reconcile_backup_policy(
     failures = record_results(editor, _finished(client, model))
     key_rotation(editor, model.key_rotation_days)
     state = "suspended" if model.suspend else "scheduled"
-    if follows:
-        source = (cluster.section("standby").get("source") or {}).get("cluster", "")
+    if standby is not None:
         editor.set(
             "Ready",
             True,
             SUSPENDED_FOR_STANDBY,
-            f"RagFlowCluster {model.cluster} is a standby of {source}: its {len(model.schedules)} "
-            "schedules are suspended until it is promoted",
+            f"RagFlowCluster {model.cluster} is a standby of {standby.source_cluster}: its "
+            f"{len(model.schedules)} schedules are suspended until it is promoted",
         )
     else:
         editor.set(
@@ -192,7 +194,9 @@ def _warn(body: Json, failure: Json) -> None:
     )
 
 
-def run_reconcile(client: KubeClient, body: Json) -> None:
+def run_reconcile(
+    client: KubeClient, body: Json, capabilities: Capabilities = NO_OPTIONAL_APIS
+) -> None:
     """One reconcile and its status write; transient failures propagate (the caller retries).
 
     Every other failure (invalid spec, a child refused by the API server's dry run, a missing
@@ -202,7 +206,7 @@ def run_reconcile(client: KubeClient, body: Json) -> None:
     current = dict(body.get("status") or {})
     now = datetime.now(UTC)
     try:
-        status, failures = reconcile_backup_policy(client, body, now=now)
+        status, failures = reconcile_backup_policy(client, body, now=now, capabilities=capabilities)
     except Exception as exc:
         failure = outcome.classify(exc)
         if failure.transient:
@@ -233,7 +237,7 @@ def run_reconcile(client: KubeClient, body: Json) -> None:
 def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     try:
         with metrics.reconcile_timer(names.KIND_BACKUP_POLICY):
-            run_reconcile(memo.client, dict(body))
+            run_reconcile(memo.client, dict(body), memo.capabilities)
     except Exception as exc:
         failure = outcome.classify(exc)
         if failure.transient:
@@ -289,7 +293,7 @@ def on_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
             ObjectRef(names.API_VERSION, names.KIND_BACKUP_POLICY, namespace, policy)
         )
         if owner is not None and not owner["metadata"].get("deletionTimestamp"):
-            run_reconcile(client, owner)
+            run_reconcile(client, owner, memo.capabilities)
     except Exception as exc:  # reported in the status by run_reconcile where it can be
         err = outcome.classify(exc).message
         logger.warning("backup policy refresh failed", extra={"policy": policy, "error": err})

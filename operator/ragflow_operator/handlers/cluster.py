@@ -38,13 +38,9 @@ from ragflow_operator import (
     standby_status,
 )
 from ragflow_operator.apply import apply_children
+from ragflow_operator.builders import cluster as cluster_builders
 from ragflow_operator.builders.backup import LABEL_JOB_KIND
-from ragflow_operator.builders.cluster import (
-    CLUSTER_CHILD_KINDS,
-    build_cluster_children,
-    skipped_children,
-)
-from ragflow_operator.builders.context import BuildContext
+from ragflow_operator.builders.cluster import CLUSTER_CHILD_KINDS, skipped_children
 from ragflow_operator.builders.dependencies import generated_secret_keys
 from ragflow_operator.builders.standby import JOB_KIND as STANDBY_JOB_KIND
 from ragflow_operator.capabilities import Capabilities
@@ -250,13 +246,12 @@ def reconcile(
             check_references(client, model)
             restore = plan_restore(client, model, current)
             standby = cluster_standby.plan_standby(client, model, current, now)
-            ctx = BuildContext(
-                model=model,
-                capabilities=capabilities,
-                generated=_random_values(generated_secret_keys(BuildContext(model=model))),
+            built = cluster_builders.build(
+                model,
+                capabilities,
+                generated=_random_values(generated_secret_keys(model)),
+                hold_runtime=restore is not None and restore.progress.pending,
             )
-            hold = restore is not None and restore.progress.pending
-            built = build_cluster_children(ctx, hold_runtime=hold)
             extra = restore.manifests if restore is not None else []
             desired = [*built.manifests, *extra]
             result = apply_children(
@@ -300,7 +295,7 @@ def reconcile(
             model,
             _facts(model, result.live),
             current=current,
-            skipped=built.skipped,
+            skipped=built.notes,
             now=now,
             restore=restore.progress if restore is not None else None,
         )
@@ -315,7 +310,7 @@ def reconcile(
                 reason=event.reason,
                 message=event.message,
             )
-        if cluster_standby.state_changed(current, model.spec):
+        if cluster_standby.state_changed(current, model):
             cluster_standby.refresh_backup_policies(client, model.namespace, model.name)
 
 

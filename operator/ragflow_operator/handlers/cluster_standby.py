@@ -23,7 +23,6 @@ from ragflow_operator.builders import standby as standby_builders
 from ragflow_operator.handlers import backup_policy, outcome
 from ragflow_operator.k8s import KubeClient
 from ragflow_operator.model.cluster import ClusterModel
-from ragflow_operator.model.standby import is_standby, standby_of
 from ragflow_operator.references import require_secrets
 from ragflow_operator.standby_status import StandbyView
 
@@ -34,7 +33,7 @@ def plan_standby(
     client: KubeClient, model: ClusterModel, current: Mapping[str, Any], now: datetime
 ) -> StandbyView | None:
     """The standby part of the status (None: the cluster is not and was not a standby)."""
-    standby = standby_of(model)  # InvalidSpec for what the schema cannot check
+    standby = model.standby
     previous: Mapping[str, Any] = current.get("standby") or {}
     if standby is None:
         return standby_status.promoted(previous, now)
@@ -50,14 +49,14 @@ def plan_standby(
     )
 
 
-def state_changed(current: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+def state_changed(current: Mapping[str, Any], model: ClusterModel) -> bool:
     """The spec starts or stops following compared with what the status last recorded."""
-    return bool((current.get("standby") or {}).get("enabled")) != is_standby(spec)
+    return bool((current.get("standby") or {}).get("enabled")) != model.is_standby
 
 
 def export_metrics(model: ClusterModel, view: StandbyView | None) -> None:
     """Lag gauges while following; forgotten once promoted (or never a standby)."""
-    standby = standby_of(model)
+    standby = model.standby
     if view is None or standby is None or not view.status.get("enabled"):
         metrics.forget_standby(namespace=model.namespace, cluster=model.name)
         return

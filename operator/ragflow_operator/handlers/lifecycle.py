@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from ragflow_operator import names
-from ragflow_operator.capabilities import MONITORING_GROUP_VERSION, VPA_GROUP_VERSION, Capabilities
+from ragflow_operator.capabilities import GROUP_VERSIONS, Capabilities
 from ragflow_operator.k8s import KubeClient
 from ragflow_operator.settings import OperatorSettings
 
@@ -42,7 +42,7 @@ def configure(
     tune_kopf(kopf_settings, operator_settings)
     memo.settings = operator_settings
     memo.client = KubeClient.from_environment(pool_size=max(8, operator_settings.workers * 2))
-    served = memo.client.served_kinds([MONITORING_GROUP_VERSION, VPA_GROUP_VERSION])
+    served = memo.client.served_kinds(GROUP_VERSIONS)
     memo.capabilities = Capabilities.from_resources(served)
     logger.info(f"capabilities discovered: {memo.capabilities}")
 

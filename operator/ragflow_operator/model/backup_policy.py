@@ -40,6 +40,14 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class ImageOverride:
+    """`spec.image`: another runtime image for the backup Jobs ("" fields: the cluster's)."""
+
+    repository: str
+    tag: str
+
+
+@dataclass(frozen=True)
 class Validation:
     enabled: bool
     cron: str
@@ -54,7 +62,7 @@ class BackupPolicyModel:
     generation: int
     annotations: dict[str, str]
     cluster: str
-    image: Json
+    image: ImageOverride
     schedules: tuple[Schedule, ...]
     include: Json
     destinations: tuple[Destination, ...]
@@ -74,9 +82,8 @@ class BackupPolicyModel:
     resources: Json
 
     @classmethod
-    def from_body(cls, body: Json, *, apply_defaults: bool = True) -> BackupPolicyModel:
-        if apply_defaults:
-            body = defaulted_body(body, names.PLURAL_BACKUP_POLICY)
+    def from_body(cls, body: Json) -> BackupPolicyModel:
+        body = defaulted_body({**body, "spec": body.get("spec") or {}}, names.PLURAL_BACKUP_POLICY)
         meta = body.get("metadata") or {}
         spec: Json = body.get("spec") or {}
         if not meta.get("name"):
@@ -85,15 +92,16 @@ class BackupPolicyModel:
         destinations = tuple(parse_destination(d) for d in spec.get("destinations") or [])
         if not schedules or not destinations:
             raise InvalidSpec("at least one schedule and one destination are required")
-        minimum = int(spec.get("minSuccessfulDestinations", 1))
+        minimum = int(spec["minSuccessfulDestinations"])
         if not 1 <= minimum <= len(destinations):
             raise InvalidSpec("minSuccessfulDestinations must be between 1 and the destinations")
         encryption = spec.get("encryption") or {}
         key_secret = encryption.get("keySecret") or {}
         if not key_secret.get("name"):
             raise InvalidSpec("spec.encryption.keySecret.name is required", reason="NoKeySecret")
-        validation = spec.get("validation") or {}
-        validation_cron = str(validation.get("schedule", "30 3 * * *"))
+        validation = spec["validation"]
+        image = spec.get("image") or {}
+        validation_cron = str(validation["schedule"])
         check_cron(validation_cron, "validation")
         return cls(
             name=meta["name"],
@@ -102,27 +110,28 @@ class BackupPolicyModel:
             generation=int(meta.get("generation") or 0),
             annotations=dict(meta.get("annotations") or {}),
             cluster=str((spec.get("clusterRef") or {}).get("name") or ""),
-            image=dict(spec.get("image") or {}),
+            image=ImageOverride(str(image.get("repository") or ""), str(image.get("tag") or "")),
             schedules=schedules,
             include=dict(spec.get("include") or {}),
             destinations=destinations,
             min_successful=minimum,
-            destination_timeout_seconds=int(spec.get("destinationTimeoutSeconds", 3600)),
+            destination_timeout_seconds=int(spec["destinationTimeoutSeconds"]),
             key_secret=str(key_secret["name"]),
-            key_secret_key=str(key_secret.get("key") or "keyring"),
-            key_rotation_days=int(encryption.get("keyRotationDays", 90)),
+            key_secret_key=str(key_secret["key"] or "keyring"),  # "" is the default key too
+            key_rotation_days=int(encryption["keyRotationDays"]),
             validation=Validation(
-                enabled=bool(validation.get("enabled", True)),
+                enabled=bool(validation["enabled"]),
                 cron=validation_cron,
-                tests=tuple(validation.get("tests") or ("integrity", "restore", "performance")),
+                # `tests: []` runs every test, as the default list does
+                tests=tuple(validation["tests"] or ("integrity", "restore", "performance")),
             ),
-            suspend=bool(spec.get("suspend", False)),
-            starting_deadline_seconds=int(spec.get("startingDeadlineSeconds", 300)),
-            active_deadline_seconds=int(spec.get("activeDeadlineSeconds", 21600)),
-            backoff_limit=int(spec.get("backoffLimit", 1)),
-            successful_history=int(spec.get("successfulJobsHistoryLimit", 3)),
-            failed_history=int(spec.get("failedJobsHistoryLimit", 3)),
-            scratch_size_limit=str(spec.get("scratchSizeLimit", "20Gi")),
+            suspend=bool(spec["suspend"]),
+            starting_deadline_seconds=int(spec["startingDeadlineSeconds"]),
+            active_deadline_seconds=int(spec["activeDeadlineSeconds"]),
+            backoff_limit=int(spec["backoffLimit"]),
+            successful_history=int(spec["successfulJobsHistoryLimit"]),
+            failed_history=int(spec["failedJobsHistoryLimit"]),
+            scratch_size_limit=str(spec["scratchSizeLimit"]),
             resources=dict(spec.get("resources") or {}),
         )
 
@@ -165,8 +174,8 @@ def _schedule(raw: Json) -> Schedule:
     return Schedule(
         name=name,
         cron=cron,
-        type=str(raw.get("type", "full")),
-        suspend=bool(raw.get("suspend", False)),
+        type=str(raw["type"]),
+        suspend=bool(raw["suspend"]),
         retention=dict(raw.get("retention") or {}),
     )
 

@@ -1,10 +1,11 @@
 """`RagFlowCluster.spec.standby`: the typed view of a standby's source and sync settings.
 
-`standby_of(model)` is called by handlers/cluster.py (and its standby helpers),
-handlers/backup_policy.py (a standby's BackupPolicy is suspended) and builders/standby.py.
-The destinations and the keyring reference have the same shape as a BackupPolicy's and are
-parsed by the same functions (model/backup_policy.py), so a standby reads exactly what the
-primary's policy writes. A section with `enabled: false` is a promoted cluster: no standby.
+`parse_standby` is called by `ClusterModel.from_body` (model/cluster.py), which holds the
+result as `ClusterModel.standby`; handlers/cluster.py (and its standby helpers),
+handlers/backup_policy.py (a standby's BackupPolicy is suspended) and builders/standby.py read
+it there. The destinations and the keyring reference have the same shape as a BackupPolicy's
+and are parsed by the same functions (model/backup_policy.py), so a standby reads exactly what
+the primary's policy writes. A section with `enabled: false` is a promoted cluster: no standby.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from typing import Any
 
 from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.model.backup_policy import Destination, check_cron, parse_destination
-from ragflow_operator.model.cluster import ClusterModel
 
 Json = dict[str, Any]
 
+#: The CRD's default, also used for an empty `schedule: ""`.
 DEFAULT_SCHEDULE = "* * * * *"
-DEFAULT_MAX_LAG_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -43,22 +43,19 @@ class StandbyModel:
         return refs
 
 
-def is_standby(spec: Mapping[str, Any]) -> bool:
-    """True while `spec.standby` is present and enabled (the CRD defaults enabled to true)."""
-    section = spec.get("standby")
-    return isinstance(section, Mapping) and bool(section.get("enabled", True))
+def parse_standby(section: Mapping[str, Any] | None, cluster: str) -> StandbyModel | None:
+    """`spec.standby` of cluster `cluster` (defaulted), None for a primary or a promoted standby.
 
-
-def standby_of(model: ClusterModel) -> StandbyModel | None:
-    """The standby settings of a cluster, or None for a primary (or a promoted standby)."""
-    if not is_standby(model.spec):
+    Raises InvalidSpec for what the schema cannot check (the CRD's CEL covers the rest on a
+    live cluster; `render` of a file relies on these checks).
+    """
+    if not section or not section["enabled"]:
         return None
-    section = model.section("standby")
     source = section.get("source") or {}
-    cluster = str(source.get("cluster") or "")
-    if not cluster:
+    source_cluster = str(source.get("cluster") or "")
+    if not source_cluster:
         raise InvalidSpec("spec.standby.source.cluster is required", reason="InvalidStandby")
-    if cluster == model.name:
+    if source_cluster == cluster:
         raise InvalidSpec(
             "spec.standby.source.cluster names this cluster itself: a standby follows another one",
             reason="InvalidStandby",
@@ -71,14 +68,14 @@ def standby_of(model: ClusterModel) -> StandbyModel | None:
         raise InvalidSpec(
             "spec.standby.source.encryption.keySecret.name is required", reason="NoKeySecret"
         )
-    schedule = str(section.get("schedule") or DEFAULT_SCHEDULE)
+    schedule = str(section["schedule"] or DEFAULT_SCHEDULE)
     check_cron(schedule, "spec.standby.schedule")
     return StandbyModel(
-        source_cluster=cluster,
+        source_cluster=source_cluster,
         destinations=destinations,
         key_secret=str(key_secret["name"]),
-        key_secret_key=str(key_secret.get("key") or "keyring"),
+        key_secret_key=str(key_secret["key"] or "keyring"),  # "" is the default key too
         schedule=schedule,
-        max_lag_seconds=int(section.get("maxLagSeconds", DEFAULT_MAX_LAG_SECONDS)),
+        max_lag_seconds=int(section["maxLagSeconds"]),
         resources=dict(section.get("resources") or {}),
     )

@@ -13,6 +13,7 @@ import yaml
 from ragflow_operator import names
 from ragflow_operator.builders import backup
 from ragflow_operator.builders import runtime as runtime_builders
+from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
@@ -132,7 +133,7 @@ def test_model_rejects_what_cannot_work(spec: dict, reason: str) -> None:
 
 
 def test_one_cronjob_per_schedule_plus_validation_with_safe_settings() -> None:
-    manifests = backup.build_policy_children(policy(), target())
+    manifests = backup.build(policy(), Capabilities(), target=target()).manifests
     cronjobs = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "CronJob"}
     assert set(cronjobs) == {"nightly-hourly", "nightly-weekly", "nightly-validate"}
     hourly = cronjobs["nightly-hourly"]
@@ -169,6 +170,18 @@ def test_pods_are_restricted_and_take_credentials_only_from_secret_references() 
     labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert labels[names.LABEL_INSTANCE] == "docs"  # so the cluster's NetworkPolicy admits it
     assert labels[names.LABEL_COMPONENT] == names.COMPONENT_BACKUP
+
+
+def test_jobs_run_the_clusters_image_unless_the_policy_names_another() -> None:
+    cluster = ClusterModel.from_body(copy.deepcopy(CLUSTER))
+    assert backup.runtime_target(cluster, policy()).image == cluster.image.reference
+    moved = policy(image={"repository": "registry.local/ragruntime"})
+    assert (
+        backup.runtime_target(cluster, moved).image
+        == f"registry.local/ragruntime:{cluster.version}"
+    )
+    pinned = policy(image={"repository": "registry.local/ragruntime", "tag": "9.9"})
+    assert backup.runtime_target(cluster, pinned).image == "registry.local/ragruntime:9.9"
 
 
 def test_config_map_is_what_the_runtime_cli_reads_without_any_secret() -> None:
@@ -261,7 +274,7 @@ def test_every_path_the_runtime_writes_is_a_pod_volume(job: str) -> None:
 
 @pytest.mark.parametrize("version", ["1.30.0", "1.34.0"])
 def test_every_manifest_is_valid_for_kubernetes(version: str) -> None:
-    manifests = backup.build_policy_children(policy(), target())
+    manifests = backup.build(policy(), Capabilities(), target=target()).manifests
     manifests.append(backup.build_on_demand_job(policy(), target(), "now"))
     manifests += backup.build_restore_job(
         ClusterModel.from_body(copy.deepcopy(CLUSTER)), policy(), "20260101T000000Z-abcdef"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragflow_operator.builders.cluster import BuildResult, build_cluster_children
-from ragflow_operator.builders.context import BuildContext
+from ragflow_operator.builders import cluster
+from ragflow_operator.builders.children import Children
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.model.cluster import ClusterModel
 
@@ -19,16 +19,12 @@ def cluster_body(spec: dict[str, Any] | None = None, name: str = "docs") -> dict
     }
 
 
-def build(
-    spec: dict[str, Any] | None = None, capabilities: Capabilities | None = None
-) -> BuildResult:
+def build(spec: dict[str, Any] | None = None, capabilities: Capabilities | None = None) -> Children:
     model = ClusterModel.from_body(cluster_body(spec))
-    return build_cluster_children(
-        BuildContext(model=model, capabilities=capabilities or Capabilities.all_enabled())
-    )
+    return cluster.build(model, capabilities or Capabilities.all_enabled())
 
 
-def find(result: BuildResult, kind: str, name: str) -> dict[str, Any]:
+def find(result: Children, kind: str, name: str) -> dict[str, Any]:
     for manifest in result.manifests:
         if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
             return manifest
@@ -37,7 +33,7 @@ def find(result: BuildResult, kind: str, name: str) -> dict[str, Any]:
     )
 
 
-def kinds(result: BuildResult) -> list[str]:
+def kinds(result: Children) -> list[str]:
     return [f"{m['kind']}/{m['metadata']['name']}" for m in result.manifests]
 
 

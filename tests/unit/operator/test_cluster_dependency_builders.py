@@ -51,13 +51,11 @@ def test_external_dependencies_build_no_statefulsets_services_or_credentials():
 
 def test_generated_values_are_used_when_given():
     from cluster_helpers import cluster_body
-    from ragflow_operator.builders.cluster import build_cluster_children
-    from ragflow_operator.builders.context import BuildContext
+    from ragflow_operator.builders import cluster
+    from ragflow_operator.capabilities import Capabilities
     from ragflow_operator.model.cluster import ClusterModel
 
     model = ClusterModel.from_body(cluster_body())
-    ctx = BuildContext(model=model, generated={"docs-api-key": {"api-key": "s3cr3t"}})
-    secret = next(
-        m for m in build_cluster_children(ctx).manifests if m["metadata"]["name"] == "docs-api-key"
-    )
+    built = cluster.build(model, Capabilities(), generated={"docs-api-key": {"api-key": "s3cr3t"}})
+    secret = next(m for m in built.manifests if m["metadata"]["name"] == "docs-api-key")
     assert secret["stringData"] == {"api-key": "s3cr3t"}

@@ -70,9 +70,9 @@ def test_optional_children_are_skipped_with_a_reason_when_their_api_is_missing()
     result = build({"verticalAutoscaling": {"enabled": True}}, capabilities=Capabilities())
     built = kinds(result)
     assert not [k for k in built if k.startswith(("VerticalPodAutoscaler/", "ServiceMonitor/"))]
-    assert any("ServiceMonitor skipped" in s for s in result.skipped)
-    assert any("VerticalPodAutoscaler skipped" in s for s in result.skipped)
-    assert build().skipped == []
+    assert any("ServiceMonitor skipped" in s for s in result.notes)
+    assert any("VerticalPodAutoscaler skipped" in s for s in result.notes)
+    assert build().notes == []
 
 
 def test_pdb_follows_its_toggle():
@@ -91,15 +91,14 @@ def test_pdb_follows_its_toggle():
 
 def test_a_pending_restore_holds_back_the_runtime_and_what_scales_it():
     from cluster_helpers import cluster_body
-    from ragflow_operator.builders.cluster import build_cluster_children
-    from ragflow_operator.builders.context import BuildContext
+    from ragflow_operator.builders import cluster
     from ragflow_operator.model.cluster import ClusterModel
 
     spec = {"autoscaling": {"enabled": True}, "verticalAutoscaling": {"enabled": True}}
-    ctx = BuildContext(ClusterModel.from_body(cluster_body(spec)), Capabilities.all_enabled())
+    model = ClusterModel.from_body(cluster_body(spec))
     held = [
         f"{m['kind']}/{m['metadata']['name']}"
-        for m in build_cluster_children(ctx, hold_runtime=True).manifests
+        for m in cluster.build(model, Capabilities.all_enabled(), hold_runtime=True).manifests
     ]
     assert not [
         k

@@ -224,7 +224,8 @@ def test_cluster_with_an_inline_cache_password_is_refused_and_the_password_is_no
 
 def test_a_username_alone_in_a_url_is_not_a_credential() -> None:
     spec = {"cache": {"external": {"url": "redis://app@cache:6379/0"}}}
-    assert ClusterModel.from_body(cluster_body(spec)).cache.external["url"].startswith("redis://")
+    external = ClusterModel.from_body(cluster_body(spec)).cache.external
+    assert external is not None and external.url.startswith("redis://")
 
 
 def _capabilities() -> Capabilities:

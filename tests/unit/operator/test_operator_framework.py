@@ -12,7 +12,7 @@ from ragflow_operator.compare import is_semantic_subset, parse_quantity
 from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.k8s import collection_path, plural_of
 from ragflow_operator.model.cluster import ClusterModel
-from ragflow_operator.model.defaults import defaulted_body
+from ragflow_operator.model.defaults import crd_schema, defaulted_body
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -89,6 +89,29 @@ def test_defaults_come_from_the_crd_schema():
     assert external["external"]["credentialsSecret"]["passwordKey"] == "password"
 
 
+def test_cluster_model_is_a_frozen_tree_with_the_crds_defaults():
+    from dataclasses import FrozenInstanceError
+
+    schema = crd_schema(names.PLURAL_CLUSTER)["properties"]["spec"]["properties"]
+    model = ClusterModel.from_body({"metadata": {"name": "x", "namespace": "ns"}})
+    # every default comes from the CRD (model/defaults.py), none is re-stated in Python
+    assert model.api.replicas == schema["api"]["properties"]["replicas"]["default"]
+    assert model.image.tag == schema["image"]["properties"]["tag"]["default"]
+    ingress = schema["ingress"]["properties"]
+    assert model.ingress.rate_limit_rps == ingress["rateLimit"]["properties"]["rps"]["default"]
+    assert model.database.managed is not None and model.database.external is None
+    assert model.standby is None and model.restore_from is None
+    with pytest.raises(FrozenInstanceError):
+        model.api.replicas = 5  # type: ignore[misc]
+    external = ClusterModel.from_body(
+        {
+            "metadata": {"name": "x"},
+            "spec": {"database": {"external": {"host": "pg", "credentialsSecret": {"name": "s"}}}},
+        }
+    ).database.external
+    assert external is not None and (external.port, external.password.key) == (5432, "password")
+
+
 def test_model_rejects_both_managed_and_external():
     body = {
         "metadata": {"name": "x"},
@@ -114,6 +137,8 @@ def test_capabilities_from_discovery_and_flags():
     served = {"monitoring.coreos.com/v1": {"ServiceMonitor", "PodMonitor"}}
     caps = Capabilities.from_resources(served)
     assert caps == Capabilities(service_monitor=True)
+    routing = {"monitoring.coreos.com/v1alpha1": {"AlertmanagerConfig"}}
+    assert Capabilities.from_resources(routing) == Capabilities(alertmanager_config=True)
     assert parse_flags("servicemonitor,vpa") == Capabilities(
         service_monitor=True, vertical_pod_autoscaler=True
     )

@@ -24,7 +24,6 @@ from ragflow_operator.errors import InvalidSpec
 from ragflow_operator.handlers import backup_policy, cluster
 from ragflow_operator.k8s import ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
-from ragflow_operator.model.standby import standby_of
 
 from ragflow_contract import environment
 from ragruntime.backup.settings import BackupConfig
@@ -138,7 +137,7 @@ def test_admission_refuses_standby_with_restore_and_names_too_long_for_the_cronj
 
 
 def test_model_defaults_and_secret_references() -> None:
-    parsed = standby_of(model())
+    parsed = model().standby
     assert parsed is not None
     assert (parsed.schedule, parsed.max_lag_seconds) == ("* * * * *", 900)
     assert parsed.source_cluster == "docs-eu"
@@ -147,7 +146,7 @@ def test_model_defaults_and_secret_references() -> None:
 
 @pytest.mark.parametrize("spec", [{}, standby_spec(enabled=False)])
 def test_a_primary_or_a_promoted_cluster_is_no_standby(spec: dict[str, Any]) -> None:
-    assert standby_of(model(spec)) is None
+    assert model(spec).standby is None
 
 
 @pytest.mark.parametrize(
@@ -161,7 +160,7 @@ def test_model_refuses_what_cannot_work(change: dict[str, Any], reason: str) -> 
     spec = standby_spec()
     spec["standby"].update(change)
     with pytest.raises(InvalidSpec) as raised:
-        standby_of(model(spec))
+        model(spec)
     assert raised.value.reason == reason
 
 
@@ -242,7 +241,7 @@ def test_a_promoted_cluster_has_no_sync_and_writable_pods() -> None:
 
 def follow(results: list[dict], previous: dict | None = None, max_lag: int | None = None):
     spec = standby_spec(**({"maxLagSeconds": max_lag} if max_lag else {}))
-    parsed = standby_of(model(spec))
+    parsed = model(spec).standby
     assert parsed is not None
     start = {"enabled": True, "source": "docs-eu", "since": SINCE}
     return standby_status.following(
