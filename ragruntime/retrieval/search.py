@@ -29,7 +29,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from pymilvus import MilvusException
 
 from ragruntime.errors import InvalidArgument, NotFound, RuntimeServiceError, StoreUnavailable
 from ragruntime.models import Chunk
@@ -107,8 +106,6 @@ def retrieve_with_source(runtime: Runtime, request: RetrievalRequest) -> tuple[d
     except RuntimeServiceError as exc:
         status = "rejected" if exc.http_status < 500 and exc.code != 105 else "error"
         raise
-    except MilvusException as exc:
-        raise StoreUnavailable(f"vector search failed: {exc.message}") from exc
     finally:
         metrics = runtime.metrics
         metrics.query_latency.observe(time.perf_counter() - started)
