@@ -1,11 +1,12 @@
 """The retrieval query plan: cache lookup, dense + BM25 candidates, fusion, paging.
 
-``retrieve(runtime, request)`` is the plain-Python entry point used by the HTTP route and the
-benchmarks. It only reads. Candidates are the ``top_k`` best chunks of each dataset by dense
-similarity plus the ``top_k`` best by BM25, from the process's query-side index
-(``runtime.index``, synced from Milvus by dataset version) and restricted to the active
-generations the metadata database reports; they are fused by ``ragruntime.retrieval.hybrid``
-as arrays, filtered by ``similarity_threshold`` and paged; only the page's chunks are built.
+``retrieve(runtime, request)`` is the plain-Python entry point used by the HTTP route (which
+builds the request with ``request_from``) and the benchmarks. It only reads. Candidates are
+the ``top_k`` best chunks of each dataset by dense similarity plus the ``top_k`` best by BM25,
+from the process's query-side index (``runtime.index``, synced from Milvus by dataset version)
+and restricted to the active generations the metadata database reports; they are fused by
+``ragruntime.retrieval.hybrid`` as arrays, filtered by ``similarity_threshold`` and paged; only
+the page's chunks are built.
 A request that names no ``fusion`` gets RRF unless it sets ``vector_similarity_weight``, which
 keeps RAGFlow's weighted meaning. RRF only orders: ``similarity_threshold`` is always a floor on
 RAGFlow's weighted similarity (weight 0.3 unless given), so it filters by relevance in both modes
@@ -84,6 +85,16 @@ class RetrievalRequest:
             raise InvalidArgument("`vector_similarity_weight` must be between 0 and 1.")
         if self.fusion is not None and self.fusion not in FUSIONS:
             raise InvalidArgument("`fusion` must be 'weighted' or 'rrf'.")
+
+
+def request_from(runtime: Runtime, fields: dict[str, Any]) -> RetrievalRequest:
+    """The request a client's fields make; documents named without datasets imply theirs."""
+    given = dict(fields)
+    dataset_ids = given.pop("dataset_ids", [])
+    document_ids = given.get("document_ids", [])
+    if not dataset_ids and document_ids:
+        dataset_ids = runtime.metadata.datasets_of_documents(document_ids)
+    return RetrievalRequest(question=given.pop("question", ""), dataset_ids=dataset_ids, **given)
 
 
 def retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
