@@ -39,18 +39,11 @@ def _follower(args: argparse.Namespace) -> Any:
 
 
 def _failure(exc: Exception) -> dict[str, Any]:
+    """The summary of a command that failed before or outside its pass: nothing applied."""
+    from ragruntime.standby.sync import SyncResult
+
     message = redact.redact_text(f"{type(exc).__name__}: {exc}")[:1000]
-    return {
-        "applied": None,
-        "current": None,
-        "currentBackupTime": None,
-        "newestAvailable": None,
-        "skipped": [],
-        "chunksFetched": 0,
-        "bytesFetched": 0,
-        "upToDate": False,
-        "error": message,
-    }
+    return SyncResult(error=message).summary()
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

@@ -12,22 +12,13 @@ from pathlib import Path
 import pytest
 from backup_helpers import DictSnapshot
 
+from ragflow_contract import standby_result
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.local import LocalDestination
 from ragruntime.backup.engine import BackupOptions, run_backup
 from ragruntime.cli import main
 
-FIELDS = {
-    "applied",
-    "current",
-    "currentBackupTime",
-    "newestAvailable",
-    "skipped",
-    "chunksFetched",
-    "bytesFetched",
-    "upToDate",
-    "error",
-}
+FIELDS = {*standby_result.SUMMARY_FIELDS, standby_result.ERROR}
 
 
 @pytest.fixture
