@@ -40,7 +40,7 @@ def store(tmp_path: Path) -> Iterator[SqlMetadataStore]:
 def break_tables(store: SqlMetadataStore) -> None:
     """The database now fails every query on datasets and tasks (SQLite: OperationalError)."""
     with store.engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE tasks")
+        conn.exec_driver_sql("DROP TABLE ingest_tasks")
         conn.exec_driver_sql("DROP TABLE documents")
         conn.exec_driver_sql("DROP TABLE datasets")
 
