@@ -10,12 +10,7 @@ each writes, hands it to the operator as a finished sync Job's pod would, and ch
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import io
 import json
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,9 +23,10 @@ from ragflow_operator.model.standby import StandbyModel
 from ragflow_contract import backup_result, standby_result
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.local import LocalDestination
-from ragruntime.backup.engine import BackupOptions, SourceEntry, run_backup
+from ragruntime.backup.engine import BackupOptions, run_backup
 from ragruntime.cli import main
 from ragruntime.store.metadata import SqlMetadataStore
+from tests.unit.backup.backup_helpers import DictSnapshot, local_standby
 
 Json = dict[str, Any]
 PRIMARY = "docs-eu"
@@ -47,37 +43,10 @@ STANDBY = StandbyModel(
 )
 
 
-class Entries:
-    """A snapshot of the given ``(component, path): bytes`` (no runtime to capture)."""
-
-    def __init__(self, data: dict[tuple[str, str], bytes]) -> None:
-        self.data = data
-
-    def entries(self) -> Iterator[SourceEntry]:
-        for (component, path), body in sorted(self.data.items()):
-            yield SourceEntry(component, path, lambda b=body: contextlib.closing(io.BytesIO(b)), 1)
-
-    def counts(self) -> dict[str, int]:
-        return {component: 1 for component, _ in self.data}
-
-
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The primary's backup configuration, as the sync Job mounts it; the standby's own stores."""
-    monkeypatch.setenv("RAGFLOW_DATA_DIR", str(tmp_path / "standby"))
-    monkeypatch.delenv("RAGFLOW_DATABASE_URL", raising=False)
-    (tmp_path / "keyring").write_text(base64.b64encode(os.urandom(32)).decode())
-    path = tmp_path / "backup.json"
-    path.write_text(
-        json.dumps(
-            {
-                "cluster": PRIMARY,
-                "keyringFile": str(tmp_path / "keyring"),
-                "destinations": [{"name": "disk", "local": {"path": str(tmp_path / "repo")}}],
-            }
-        )
-    )
-    return path
+    return local_standby(tmp_path, monkeypatch, PRIMARY)
 
 
 def primary_database(tmp_path: Path) -> bytes:
@@ -90,7 +59,9 @@ def back_up(tmp_path: Path, data: dict[tuple[str, str], bytes], taken: datetime)
     keyring = crypto.Keyring.load(str(tmp_path / "keyring"))
     destination = LocalDestination("disk", tmp_path / "repo" / PRIMARY)
     options = BackupOptions(cluster=PRIMARY)
-    return run_backup(Entries(data), [destination], keyring, options, clock=lambda: taken).backup_id
+    return run_backup(
+        DictSnapshot(data), [destination], keyring, options, clock=lambda: taken
+    ).backup_id
 
 
 def sync(tmp_path: Path, *args: str) -> tuple[int, str]:
