@@ -1,9 +1,10 @@
-"""Helpers shared by the cluster tests in e2e/: polling, reading and applying objects, installing
+"""Helpers shared by the cluster tests in e2e/: polling (`eventually`: until a condition holds;
+`holds`: while a property must stay true), reading and applying objects, installing
 CRDs, and running operator handlers in-process with kopf against the local control plane.
 
 Used by e2e/test_alertpolicy.py, e2e/test_backup_policy.py, e2e/test_standby.py,
-e2e/test_chart_rbac.py and e2e/ragflowcluster_support.py (which re-exports `install_crds` for
-its own callers).
+e2e/test_chart_rbac.py, e2e/test_invalid_resources.py and e2e/test_ragflowcluster.py (`holds`),
+and e2e/ragflowcluster_support.py (which re-exports `install_crds` for its own callers).
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
         time.sleep(interval)
+
+
+def holds(what: str, check: Callable[[], Any], seconds: float, interval: float = 0.3) -> None:
+    """Call `check` for `seconds`, failing at the first falsy answer: `what` must stay true.
+
+    For properties over a stretch of time (nothing is written, an object keeps its content):
+    the window is the property, and a violation fails at once instead of at the window's end.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        if not check():
+            raise AssertionError(f"no longer true: {what}")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 def get(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any] | None:

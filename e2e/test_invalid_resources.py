@@ -31,6 +31,7 @@ from ragflow_operator.k8s import KubeClient, ObjectRef
 
 from e2e.controlplane.cluster import Cluster
 from e2e.ragflowcluster_support import OperatorProcess, external_spec, install_crds
+from e2e.support import holds
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -279,20 +280,26 @@ def test_names_taken_across_kinds_are_reported_not_fought_over(env: Env) -> None
     ready = wait_ready_state(env, policy, "False")
     assert ready["reason"] == "NameConflict"
     assert f"RagFlowCluster {stem}-backup" in ready["message"]
-    time.sleep(3)  # a few resyncs of both: the ConfigMap keeps its owner and content
-    after = env.client.get(config)
-    assert after is not None
-    assert after["metadata"]["ownerReferences"] == before["metadata"]["ownerReferences"]
-    assert after["data"] == before["data"]
+
+    def unchanged() -> bool:
+        after = env.client.get(config)
+        assert after is not None
+        assert after["metadata"]["ownerReferences"] == before["metadata"]["ownerReferences"]
+        assert after["data"] == before["data"]
+        return True
+
+    # Over a few resyncs of both (2 s each) the ConfigMap keeps its owner and content.
+    holds("the ConfigMap is left to its owner", unchanged, 3.0)
     assert wait_ready_state(env, owner, "True")
 
 
 def test_a_second_alert_policy_for_a_cluster_is_reported(env: Env) -> None:
-    first = alert_policy(env.fresh("alerts"), env.namespace, "docs")
+    # The older policy wins, by creationTimestamp (whole seconds), then by name: the names sort
+    # in creation order, so the second is second even when both are created in one second.
+    first = alert_policy(env.fresh("alerts-a"), env.namespace, "docs")
     env.client.create(first)
     wait_ready_state(env, first, "False")  # no cluster `docs` here: ClusterNotFound, but applied
-    time.sleep(1.1)  # creationTimestamp has a one-second resolution
-    second = alert_policy(env.fresh("alerts"), env.namespace, "docs")
+    second = alert_policy(env.fresh("alerts-b"), env.namespace, "docs")
     env.client.create(second)
     deadline = time.monotonic() + REPORT_SECONDS
     while ready_condition(env, second).get("reason") != "DuplicatePolicy":

@@ -27,7 +27,7 @@ from ragruntime.api.errors import install_error_handlers
 from ragruntime.api.routes import chunks, datasets, documents, keys, retrieval, standby, system
 from ragruntime.config import Settings
 from ragruntime.embedding import Embedder
-from ragruntime.errors import RuntimeServiceError
+from ragruntime.errors import RuntimeServiceError, failure_name
 from ragruntime.ingest.worker import Worker
 from ragruntime.metrics import RuntimeMetrics
 from ragruntime.runtime import Runtime, load_embedder, open_runtime
@@ -123,7 +123,7 @@ class Lifecycle:
         delay = OPEN_RETRY_DELAYS[min(attempt, len(OPEN_RETRY_DELAYS) - 1)]
         # The exception type only: driver messages can carry hosts or credentials. Our own
         # errors promise secret-free messages (ragruntime.errors), so theirs say what is wrong.
-        extra: dict[str, Any] = {"error": type(exc).__name__, "retry_in_s": delay}
+        extra: dict[str, Any] = {"error": failure_name(exc), "retry_in_s": delay}
         if isinstance(exc, RuntimeServiceError):
             extra["reason"] = exc.message
         log.warning(f"{what} failed; retrying", extra=extra)
@@ -152,7 +152,7 @@ class Lifecycle:
         try:
             await run_in_threadpool(self._standby_mode, runtime)
         except Exception as exc:  # bookkeeping only: serving must not depend on it
-            log.warning("standby state unavailable", extra={"error": type(exc).__name__})
+            log.warning("standby state unavailable", extra={"error": failure_name(exc)})
         if settings.runs_worker and not settings.standby:
             self.worker = Worker(runtime, settings.ingest_threads)
             self.worker.start()
@@ -198,7 +198,7 @@ class Lifecycle:
         try:
             await run_in_threadpool(sync.run_once)
         except Exception as exc:  # stored keys still work; the next reload retries the sync
-            log.warning("syncing API keys failed", extra={"error": type(exc).__name__})
+            log.warning("syncing API keys failed", extra={"error": failure_name(exc)})
         self.app.state.key_store = store
         self._reload = asyncio.create_task(self._reload_keys(sync))
 
@@ -211,7 +211,7 @@ class Lifecycle:
             try:
                 await run_in_threadpool(sync.run_once)
             except Exception as exc:  # the database may blip: keep the last state, retry later
-                log.warning("reloading API keys failed", extra={"error": type(exc).__name__})
+                log.warning("reloading API keys failed", extra={"error": failure_name(exc)})
 
     async def close(self) -> None:
         self._stopping.set()

@@ -1,8 +1,9 @@
 """Errors the runtime raises, each carrying RAGFlow's return code and an HTTP status.
 
 Stores, ingestion and services raise these; ``ragruntime.api.errors`` turns them into RAGFlow's
-envelope ``{"code": N, "message": ...}``. Messages never contain secrets (keys, URLs with
-credentials): callers pass identifiers and reasons only.
+envelope ``{"code": N, "message": ...}``. Each store translates its own driver's errors (SQL,
+Milvus, Redis) into these, so no layer above a store handles a driver's exception. Messages
+never contain secrets (keys, URLs with credentials): callers pass identifiers and reasons only.
 """
 
 from __future__ import annotations
@@ -87,6 +88,17 @@ class StoreUnavailable(RuntimeServiceError):
 
     code = RetCode.CONNECTION_ERROR
     http_status = 503
+
+
+def failure_name(exc: BaseException) -> str:
+    """The type to report for ``exc`` in logs and probes, which never carry a driver's message.
+
+    A store translates its driver's errors into ``StoreUnavailable`` (``raise ... from`` the
+    driver's exception); for one of those, the driver's exception names the failure.
+    """
+    if isinstance(exc, StoreUnavailable) and exc.__cause__ is not None:
+        return type(exc.__cause__).__name__
+    return type(exc).__name__
 
 
 class ParseError(Exception):

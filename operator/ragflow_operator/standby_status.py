@@ -1,8 +1,9 @@
 """Pure status of a standby RagFlowCluster: `status.standby` and the `StandbyReady` condition.
 
-`following(...)` turns the sync Jobs' results (their termination-message summaries, read by
-handlers/backup_policy.py `finished_results`) and the previous `status.standby` into the new
-one; `promoted(...)` records a promotion once. Both return a `StandbyView` that
+`following(...)` turns the sync Jobs' results (their termination-message summaries, whose
+fields `ragflow_contract.standby_result` names, read by handlers/backup_policy.py
+`finished_results`) and the previous `status.standby` into the new one; `promoted(...)` records
+a promotion once. Both return a `StandbyView` that
 handlers/cluster.py folds into the status it writes (`fold`), plus the Events the change calls
 for. `now` is passed in: the lag (age of the served backup) is recomputed on every reconcile.
 No I/O here.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ragflow_contract import standby_result as summary
 from ragflow_operator import conditions
 from ragflow_operator.model.standby import StandbyModel
 
@@ -82,19 +84,26 @@ def _finished_at(result: Mapping[str, Any]) -> datetime:
 
 def _usable(result: Mapping[str, Any]) -> bool:
     """A sync that succeeded AND reported its summary (a bare Complete Job tells nothing)."""
-    return bool(result.get("succeeded")) and "current" in result and not result.get("error")
+    return (
+        bool(result.get("succeeded"))
+        and summary.CURRENT in result
+        and not result.get(summary.ERROR)
+    )
 
 
 def _error(result: Mapping[str, Any]) -> str:
-    if result.get("error"):
-        return str(result["error"])[:500]
+    if result.get(summary.ERROR):
+        return str(result[summary.ERROR])[:500]
     return "the sync Job finished without a summary in its termination message"
 
 
 def _skipped(result: Mapping[str, Any]) -> list[Json]:
     return [
-        {"backupId": str(s.get("backupId") or ""), "reason": str(s.get("reason") or "")[:300]}
-        for s in result.get("skipped") or []
+        {
+            "backupId": str(s.get(summary.SKIPPED_BACKUP_ID) or ""),
+            "reason": str(s.get(summary.SKIPPED_REASON) or "")[:300],
+        }
+        for s in result.get(summary.SKIPPED) or []
         if isinstance(s, Mapping)
     ]
 
@@ -128,14 +137,14 @@ def following(
         last = good[-1]
         for key in ("currentBackup", "currentBackupTime", "newestAvailable"):
             status.pop(key, None)
-        if last.get("current") is not None:
-            status["currentBackup"] = str(last["current"])
-        if last.get("newestAvailable") is not None:
-            status["newestAvailable"] = str(last["newestAvailable"])
-        taken = parse_time(last.get("currentBackupTime"))
+        if last.get(summary.CURRENT) is not None:
+            status["currentBackup"] = str(last[summary.CURRENT])
+        if last.get(summary.NEWEST_AVAILABLE) is not None:
+            status["newestAvailable"] = str(last[summary.NEWEST_AVAILABLE])
+        taken = parse_time(last.get(summary.CURRENT_BACKUP_TIME))
         if taken is not None:  # RFC 3339 in UTC, as the status schema (date-time) requires
             status["currentBackupTime"] = conditions.timestamp(taken)
-        status["upToDate"] = bool(last.get("upToDate"))
+        status["upToDate"] = bool(last.get(summary.UP_TO_DATE))
         finished = parse_time(last.get("finishedAt"))
         if finished is not None:
             status["lastSyncTime"] = conditions.timestamp(finished)

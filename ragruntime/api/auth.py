@@ -23,7 +23,7 @@ from ragruntime.errors import Forbidden, StandbyReadOnly, StoreUnavailable, Unau
 from ragruntime.security import roles
 from ragruntime.security.audit import AuditLog
 from ragruntime.security.keys import ApiKey, KeyStore
-from ragruntime.store import standby as standby_state
+from ragruntime.services import standby
 
 REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -65,8 +65,7 @@ async def _standby_refusal(request: Request, key: ApiKey, action: str) -> Standb
     primary = None
     if runtime is not None:
         with contextlib.suppress(Exception):  # the refusal stands even if the state is unreadable
-            recorded = await run_in_threadpool(standby_state.read_state, runtime.metadata.engine)
-            primary = recorded.primary_cluster if recorded else None
+            primary = await run_in_threadpool(standby.primary, runtime)
     _audit(request).record(
         "authorization",
         "denied",

@@ -1,4 +1,9 @@
-"""Exception handlers: our errors, validation errors and surprises -> RAGFlow's envelope."""
+"""Exception handlers: our errors, validation errors and surprises -> RAGFlow's envelope.
+
+Only the runtime's own errors (``ragruntime.errors``) are mapped to codes: each store translates
+its driver's errors into them (a database or Milvus failure is ``StoreUnavailable``, HTTP 503), so
+no driver's exception is named here. Anything else is a bug: HTTP 500 naming its type.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymilvus import MilvusException
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragruntime.errors import RetCode, RuntimeServiceError
@@ -49,16 +52,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = exc.status_code if exc.status_code in (401, 403, 404) else RetCode.ARGUMENT_ERROR
         return envelope(int(code), str(exc.detail), exc.status_code)
-
-    @app.exception_handler(MilvusException)
-    async def vector_error(_request: Request, exc: MilvusException) -> JSONResponse:
-        log.error("vector store error", extra={"milvus_code": exc.code})
-        return envelope(int(RetCode.CONNECTION_ERROR), f"vector store error: {exc.message}", 503)
-
-    @app.exception_handler(OperationalError)
-    async def database_error(_request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database error: %s", type(exc.orig).__name__)
-        return envelope(int(RetCode.CONNECTION_ERROR), "metadata database unavailable", 503)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

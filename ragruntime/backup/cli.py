@@ -4,7 +4,8 @@ Registered into the runtime CLI by ``ragruntime.cli.register_backup_commands``. 
 reads the backup configuration (``--config`` or ``RAGFLOW_BACKUP_CONFIG``), the keyring file,
 and the runtime's ``RAGFLOW_*`` settings; prints a JSON summary; and with ``--termination-log``
 also writes it where Kubernetes reads a container's termination message, which is how the
-operator learns a Job's result. Exit codes: 0 success, 1 the operation failed, 2 bad input.
+operator learns a Job's result (``ragruntime.backup.job``, shared with ``ragruntime standby``).
+Exit codes: 0 success, 1 the operation failed, 2 bad input.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typing import Any
 from ragflow_contract import backup_result, environment
 from ragruntime.backup import crypto, redact
 from ragruntime.backup.destinations.base import DestinationError
-from ragruntime.backup.destinations.factory import build_destinations
 from ragruntime.backup.engine import BackupOptions, run_backup
 from ragruntime.backup.format import FormatError
+from ragruntime.backup.job import emit, load_config, repositories
 from ragruntime.backup.prune import prune
 from ragruntime.backup.repository import Repository, UnknownBackup
 from ragruntime.backup.restore import (
@@ -49,39 +50,6 @@ USER_ERRORS = (
 )
 
 
-def emit(summary: dict[str, Any], termination_log: str | None) -> None:
-    text = json.dumps(summary, sort_keys=True)
-    print(text)
-    if termination_log:
-        compact = summary
-        while len(json.dumps(compact)) > backup_result.TERMINATION_LIMIT and compact.get("details"):
-            compact = {**compact, "details": compact["details"][:-1]}
-        Path(termination_log).write_text(
-            json.dumps(compact, sort_keys=True)[: backup_result.TERMINATION_LIMIT]
-        )
-
-
-def _config(args: argparse.Namespace) -> BackupConfig:
-    path = args.config or os.environ.get("RAGFLOW_BACKUP_CONFIG")
-    if not path:
-        raise ValueError("no backup configuration: pass --config or set RAGFLOW_BACKUP_CONFIG")
-    return BackupConfig.load(path)
-
-
-def _repos(config: BackupConfig, only: str | None = None) -> list[Repository]:
-    raws = [d for d in config.destinations if only in (None, d["name"])]
-    if not raws:
-        raise ValueError(f"no destination named {only!r}")
-    built = build_destinations(
-        raws,
-        config.cluster,
-        backoff=config.retry_backoff,
-        budget_s=config.destination_timeout,
-        call_timeout_s=config.call_timeout,
-    )
-    return [Repository(d, config.cluster) for d in built]
-
-
 def _settings() -> Any:
     from ragruntime.config import Settings
 
@@ -91,7 +59,7 @@ def _settings() -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from ragruntime.backup import snapshot
 
-    config = _config(args)
+    config = load_config(args.config)
     keyring = crypto.Keyring.load(config.keyring_file)
     schedule = config.schedule(args.schedule)
     options = BackupOptions(
@@ -100,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         type=args.type or schedule.type,
         min_successful=config.min_successful,
     )
-    repos = _repos(config)
+    repos = repositories(config)
     with snapshot.capture(_settings(), config.include, args.workdir) as captured:
         result = run_backup(captured, [r.destination for r in repos], keyring, options)
     summary: dict[str, Any] = {
@@ -144,9 +112,9 @@ def _prune_after_backup(repos: list[Repository], config: BackupConfig, own: str)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = load_config(args.config)
     listing: list[dict[str, Any]] = []
-    for repo in _repos(config, args.destination):
+    for repo in repositories(config, args.destination):
         try:
             entries = [e.to_raw() for e in repo.load_catalog().entries]
             listing.append({"destination": repo.name, "backups": entries})
@@ -168,11 +136,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ragruntime.backup.verify import verify_integrity, verify_restore
 
-    config = _config(args)
+    config = load_config(args.config)
     keyring = crypto.Keyring.load(config.keyring_file)
     tests = set(args.tests.split(","))
     reports = []
-    for repo in _repos(config, args.destination):
+    for repo in repositories(config, args.destination):
         try:
             backup_id = resolve_backup_id(repo, args.backup_id)
         except (UnknownBackup, DestinationError, FormatError) as exc:
@@ -214,10 +182,10 @@ def _scratch_sink(directory: Path) -> Callable[[], Any]:
 def cmd_restore(args: argparse.Namespace) -> int:
     from ragruntime.backup.sink import RuntimeSink
 
-    config = _config(args)
+    config = load_config(args.config)
     keyring = crypto.Keyring.load(config.keyring_file)
     outcome = restore_from_any(
-        _repos(config, args.destination),
+        repositories(config, args.destination),
         args.backup_id,
         keyring,
         RuntimeSink(_settings()),
@@ -238,10 +206,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = load_config(args.config)
     details = []
     failed = False
-    for repo in _repos(config, args.destination):
+    for repo in repositories(config, args.destination):
         try:
             report = prune(repo, config.policies(), dt.datetime.now(dt.UTC), dry_run=args.dry_run)
             details.append(report.summary())
@@ -254,9 +222,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 def cmd_repair(args: argparse.Namespace) -> int:
     """Rebuild each destination's catalog from its manifests and commit markers."""
-    config = _config(args)
+    config = load_config(args.config)
     details: list[dict[str, Any]] = []
-    for repo in _repos(config, args.destination):
+    for repo in repositories(config, args.destination):
         try:
             catalog, added, dropped = repo.repair_catalog()
             details.append(

@@ -1,11 +1,12 @@
 """The retrieval query plan: cache lookup, dense + BM25 candidates, fusion, paging.
 
-``retrieve(runtime, request)`` is the plain-Python entry point used by the HTTP route and the
-benchmarks. It only reads. Candidates are the ``top_k`` best chunks of each dataset by dense
-similarity plus the ``top_k`` best by BM25, from the process's query-side index
-(``runtime.index``, synced from Milvus by dataset version) and restricted to the active
-generations the metadata database reports; they are fused by ``ragruntime.retrieval.hybrid``
-as arrays, filtered by ``similarity_threshold`` and paged; only the page's chunks are built.
+``retrieve(runtime, request)`` is the plain-Python entry point used by the HTTP route (which
+builds the request with ``request_from``) and the benchmarks. It only reads. Candidates are
+the ``top_k`` best chunks of each dataset by dense similarity plus the ``top_k`` best by BM25,
+from the process's query-side index (``runtime.index``, synced from Milvus by dataset version)
+and restricted to the active generations the metadata database reports; they are fused by
+``ragruntime.retrieval.hybrid`` as arrays, filtered by ``similarity_threshold`` and paged; only
+the page's chunks are built.
 A request that names no ``fusion`` gets RRF unless it sets ``vector_similarity_weight``, which
 keeps RAGFlow's weighted meaning. RRF only orders: ``similarity_threshold`` is always a floor on
 RAGFlow's weighted similarity (weight 0.3 unless given), so it filters by relevance in both modes
@@ -29,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from pymilvus import MilvusException
 
 from ragruntime.errors import InvalidArgument, NotFound, RuntimeServiceError, StoreUnavailable
 from ragruntime.models import Chunk
@@ -87,6 +87,16 @@ class RetrievalRequest:
             raise InvalidArgument("`fusion` must be 'weighted' or 'rrf'.")
 
 
+def request_from(runtime: Runtime, fields: dict[str, Any]) -> RetrievalRequest:
+    """The request a client's fields make; documents named without datasets imply theirs."""
+    given = dict(fields)
+    dataset_ids = given.pop("dataset_ids", [])
+    document_ids = given.get("document_ids", [])
+    if not dataset_ids and document_ids:
+        dataset_ids = runtime.metadata.datasets_of_documents(document_ids)
+    return RetrievalRequest(question=given.pop("question", ""), dataset_ids=dataset_ids, **given)
+
+
 def retrieve(runtime: Runtime, request: RetrievalRequest) -> dict[str, Any]:
     """RAGFlow's ``data`` object: ``{"chunks": [...], "doc_aggs": [...], "total": N}``."""
     return retrieve_with_source(runtime, request)[0]
@@ -107,8 +117,6 @@ def retrieve_with_source(runtime: Runtime, request: RetrievalRequest) -> tuple[d
     except RuntimeServiceError as exc:
         status = "rejected" if exc.http_status < 500 and exc.code != 105 else "error"
         raise
-    except MilvusException as exc:
-        raise StoreUnavailable(f"vector search failed: {exc.message}") from exc
     finally:
         metrics = runtime.metrics
         metrics.query_latency.observe(time.perf_counter() - started)

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from ragruntime.errors import StoreUnavailable
+from ragruntime.errors import StoreUnavailable, failure_name
 from ragruntime.retrieval.index import Bools, DatasetIndex, Segment
 from ragruntime.store.schema import datasets, documents
 
@@ -262,7 +262,7 @@ class IndexManager:
                 if state.attempts > seen and state.last_error is not None:
                     raise StoreUnavailable(
                         "the query index could not be synced with the vector store "
-                        f"({type(state.last_error).__name__}); the sync is retried"
+                        f"({failure_name(state.last_error)}); the sync is retried"
                     ) from state.last_error
                 if state.dropped or not state.running or self._stopping.is_set():
                     raise StoreUnavailable("the dataset's query index is not available")
@@ -321,7 +321,7 @@ class IndexManager:
             error = exc
             log.warning(
                 "query index sync failed; retrying",
-                extra={"dataset": dataset_id, "error": type(exc).__name__},
+                extra={"dataset": dataset_id, "error": failure_name(exc)},
             )
         finally:
             if slot:
@@ -349,7 +349,7 @@ class IndexManager:
                     versions = dataset_versions(self.engine)
                 except Exception as exc:
                     log.warning(
-                        "index watcher cannot read versions", extra={"error": type(exc).__name__}
+                        "index watcher cannot read versions", extra={"error": failure_name(exc)}
                     )
                     versions = {}
                 for dataset_id, version in versions.items():

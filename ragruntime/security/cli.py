@@ -1,10 +1,11 @@
 """``ragruntime keys create|list|rotate|revoke|hash``: API keys from the command line.
 
 Works on the metadata database named by ``RAGFLOW_DATABASE_URL`` (or the embedded SQLite file
-in ``RAGFLOW_DATA_DIR``), like the API routes in ``ragruntime.api.routes.keys``. A created or
-rotated key is printed once on stdout (``--json`` for scripts) and never stored. ``hash`` reads
-a key on stdin and prints the ``sha256:`` digest a Secret may hold instead of the key. Every
-change is audited (stderr, plus ``RAGFLOW_AUDIT_FILE``). Registered by ``ragruntime.cli``.
+in ``RAGFLOW_DATA_DIR``), through the use cases the API routes in ``ragruntime.api.routes.keys``
+call (``ragruntime.services.keys``). A created or rotated key is printed once on stdout
+(``--json`` for scripts) and never stored. ``hash`` reads a key on stdin and prints the
+``sha256:`` digest a Secret may hold instead of the key. Every change is audited (stderr, plus
+``RAGFLOW_AUDIT_FILE``). Registered by ``ragruntime.cli``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from ragruntime.config import Settings
 from ragruntime.errors import RuntimeServiceError
 from ragruntime.security.audit import AuditLog
-from ragruntime.security.keys import ApiKey, KeyStore, digest_of, parse_role, parse_scope
+from ragruntime.security.keys import ApiKey, KeyStore, digest_of
 from ragruntime.security.tls import postgres_connect_args
+from ragruntime.services import keys as key_service
 from ragruntime.store.database import is_postgres
 from ragruntime.store.metadata import SqlMetadataStore
 
@@ -50,25 +52,23 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.keys_command == "create":
             fields.update(action="create_key", role=args.role)
-            role = parse_role(args.role)
-            scope = parse_scope(role, args.dataset or None)
-            issued = store.create(
-                name=args.name or f"{role.value}-key", role=role, dataset_ids=scope
+            issued = key_service.issue(
+                store, name=args.name, role=args.role, dataset_ids=args.dataset or None
             )
             fields["new_key_id"] = issued.key.id
             _print_issued(args, issued.key, issued.token)
         elif args.keys_command == "rotate":
             fields.update(action="rotate_key", target_key_id=args.key_id)
             grace = settings.auth_rotation_grace_seconds if args.grace is None else args.grace
-            issued = store.rotate(args.key_id, grace)
+            issued = key_service.rotate(store, args.key_id, grace)
             fields["new_key_id"] = issued.key.id
             _print_issued(args, issued.key, issued.token)
         elif args.keys_command == "revoke":
             fields.update(action="revoke_key", target_key_id=args.key_id)
-            store.revoke(args.key_id)
+            key_service.revoke(store, args.key_id)
             print(f"revoked {args.key_id}")
         else:
-            listed = [k.describe() for k in store.list(include_inactive=args.all)]
+            listed = [k.describe() for k in key_service.listed(store, include_inactive=args.all)]
             print(json.dumps(listed, indent=2))
             return 0
         audit.record("configuration", "success", **fields)

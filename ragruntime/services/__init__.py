@@ -1,1 +1,2 @@
-"""Use cases behind the HTTP API (datasets, documents, chunks), callable from plain Python."""
+"""Use cases behind the HTTP API (datasets, documents, chunks, API keys, standby), callable from
+Python. Retrieval's use case is ``ragruntime.retrieval.search``."""

@@ -26,6 +26,28 @@ def _or(value: list[str] | None, default: list[str]) -> list[str]:
     return list(default) if value is None else list(value)
 
 
+def _active_chunks(
+    runtime: Runtime,
+    document: Document,
+    *,
+    chunk_id: str | None = None,
+    limit: int = MAX_LISTED_CHUNKS,
+) -> list[Chunk]:
+    """The document's searchable chunks (its active generation's) in position order, from the
+    first: all of them up to ``limit``, or only ``chunk_id``."""
+    if document.active_generation is None:
+        return []
+    chunks, _ = runtime.vectors.query_chunks(
+        document.dataset_id,
+        [document.active_generation],
+        document_id=document.id,
+        chunk_id=chunk_id,
+        offset=0,
+        limit=limit,
+    )
+    return chunks
+
+
 def list_chunks(
     runtime: Runtime,
     dataset_id: str,
@@ -53,14 +75,7 @@ def list_chunks(
         return document, chunks, total
     # The keyword filter is a plain case-insensitive substring match done here, so that no
     # character of user input ('%', quotes, newlines) ever reaches a store's query language.
-    every, _ = runtime.vectors.query_chunks(
-        dataset_id,
-        [document.active_generation],
-        document_id=document_id,
-        chunk_id=chunk_id or None,
-        offset=0,
-        limit=MAX_LISTED_CHUNKS,
-    )
+    every = _active_chunks(runtime, document, chunk_id=chunk_id or None)
     needle = keywords.casefold()
     matching = [c for c in every if needle in c.content.casefold()]
     return document, matching[offset : offset + page_size], len(matching)
@@ -111,15 +126,7 @@ def delete_chunks(
         if chunk_ids:
             raise NotFound(f"rm_chunk deleted chunks 0, expect {len(chunk_ids)}")
         return 0
-    existing, _ = runtime.vectors.query_chunks(
-        dataset_id,
-        [document.active_generation],
-        document_id=document_id,
-        chunk_id=None,
-        offset=0,
-        limit=16384,
-    )
-    by_id = {c.id: c for c in existing}
+    by_id = {c.id: c for c in _active_chunks(runtime, document)}
     targets = list(by_id) if chunk_ids is None else list(dict.fromkeys(chunk_ids))
     missing = [c for c in targets if c not in by_id]
     if missing:
@@ -139,16 +146,7 @@ def update_chunk(
     checked: ChunkFields = validate(ChunkFields, fields)
     runtime.metadata.get_dataset(dataset_id)
     document = runtime.metadata.get_document(dataset_id, document_id)
-    found: list[Chunk] = []
-    if document.active_generation is not None:
-        found, _ = runtime.vectors.query_chunks(
-            dataset_id,
-            [document.active_generation],
-            document_id=document_id,
-            chunk_id=chunk_id,
-            offset=0,
-            limit=1,
-        )
+    found = _active_chunks(runtime, document, chunk_id=chunk_id, limit=1)
     if not found:
         raise NotFound(f"Can't find this chunk {chunk_id}")
     old = found[0]

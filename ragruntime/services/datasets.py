@@ -1,4 +1,4 @@
-"""Dataset use cases: create, list, update, delete (metadata rows + vector collections + files)."""
+"""Dataset use cases: create, get, list, update, delete (rows, vector collections, files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ragruntime.errors import DataError, InvalidArgument
+from ragruntime.errors import DataError, InvalidArgument, NotFound
 from ragruntime.models import Dataset
 from ragruntime.runtime import Runtime
 from ragruntime.services.validation import DatasetFields, validate
@@ -43,6 +43,30 @@ def create_dataset(runtime: Runtime, fields: dict[str, Any]) -> Dataset:
     dataset = runtime.metadata.create_dataset(name=fields["name"], fields=fields)
     runtime.vectors.ensure_collection(dataset.id)
     return dataset
+
+
+def get_dataset(runtime: Runtime, dataset_id: str) -> Dataset:
+    """The dataset, or ``NotFound``."""
+    return runtime.metadata.get_dataset(dataset_id)
+
+
+def list_datasets(
+    runtime: Runtime,
+    *,
+    page: int,
+    page_size: int,
+    orderby: str,
+    desc: bool,
+    id: str | None,
+    name: str | None,
+) -> tuple[list[Dataset], int]:
+    """A page of datasets and the total; a dataset asked for by id or name must exist."""
+    found, total = runtime.metadata.list_datasets(
+        page=page, page_size=page_size, orderby=orderby, desc=desc, id=id, name=name
+    )
+    if (id or name) and not found:
+        raise NotFound(f"You don't own the dataset {id or name}.")
+    return found, total
 
 
 def update_dataset(runtime: Runtime, dataset_id: str, fields: dict[str, Any]) -> Dataset:

@@ -1,4 +1,5 @@
-"""Document use cases: upload (store bytes, add rows), list, delete, parse (enqueue), stop."""
+"""Document use cases: upload (store bytes, add rows), list, download, update, delete, parse
+(enqueue) and stop parsing."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ragruntime.errors import DataError, InvalidArgument
+from ragruntime.errors import DataError, InvalidArgument, NotFound
 from ragruntime.ingest.parsers import suffix_of
-from ragruntime.models import Document, NewDocument
+from ragruntime.models import RUN_STATUS_CODES, Document, NewDocument
 from ragruntime.runtime import Runtime
 from ragruntime.services.validation import FILE_NAME_MAX_BYTES, DocumentFields, validate
 from ragruntime.store.files import Content
@@ -56,6 +57,38 @@ def _file_name(filename: str | None) -> str:
         raise InvalidArgument("File name must be 255 bytes or less.")
     checked: DocumentFields = validate(DocumentFields, {"name": name})
     return checked.name or name
+
+
+def list_documents(
+    runtime: Runtime,
+    dataset_id: str,
+    *,
+    run: Sequence[str],
+    suffix: Sequence[str],
+    **filters: Any,
+) -> tuple[list[Document], int]:
+    """A page of a dataset's documents and the total; ``run`` takes codes ("1") or names.
+
+    ``filters``: page, page_size, orderby, desc, id, name, keywords, create_time_from/_to (see
+    ``SqlMetadataStore.list_documents``). A document asked for by id must exist.
+    """
+    runtime.metadata.get_dataset(dataset_id)
+    runs = [RUN_STATUS_CODES.get(r, r.upper()) for r in run]
+    documents, total = runtime.metadata.list_documents(
+        dataset_id, run=runs, suffix=list(suffix), **filters
+    )
+    if filters.get("id") and not documents:
+        raise NotFound(f"You don't own the document {filters['id']}.")
+    return documents, total
+
+
+def download_document(
+    runtime: Runtime, dataset_id: str, document_id: str
+) -> tuple[Document, bytes]:
+    """The document and its stored bytes."""
+    runtime.metadata.get_dataset(dataset_id)
+    document = runtime.metadata.get_document(dataset_id, document_id)
+    return document, runtime.files.load(document.file_key)
 
 
 def update_document(

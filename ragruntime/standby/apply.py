@@ -41,7 +41,7 @@ from ragruntime.config import Settings
 from ragruntime.standby import flip
 from ragruntime.store import standby as ledger
 from ragruntime.store.database import is_postgres, read_only
-from ragruntime.store.vectors import MilvusVectorStore, chunk_from_row, collection_name
+from ragruntime.store.vectors import MilvusVectorStore, chunk_from_row
 
 log = logging.getLogger(__name__)
 
@@ -85,26 +85,6 @@ def _split_generation(path: str) -> tuple[str, str, int]:
     dataset_id, rest = path.split("/", 1)
     document_id, generation = rest.rsplit("@", 1)
     return dataset_id, document_id, int(generation)
-
-
-def _ids_of(
-    store: MilvusVectorStore, dataset_id: str, document_id: str, generation: int
-) -> set[str]:
-    name = collection_name(dataset_id)
-    if not store.client.has_collection(name):
-        return set()
-    store.ensure_collection(dataset_id)
-    expr = f"document_id == {json.dumps(document_id)} and generation == {int(generation)}"
-    iterator = store.client.query_iterator(
-        name, batch_size=1000, filter=expr, output_fields=["id"], consistency_level="Strong"
-    )
-    found: set[str] = set()
-    try:
-        while batch := iterator.next():
-            found.update(str(r["id"]) for r in batch)
-    finally:
-        iterator.close()
-    return found
 
 
 class Applier:
@@ -162,7 +142,7 @@ class Applier:
         flush()
         if self.vectors.store is not None:
             store = self.vectors.get()
-            stale = _ids_of(store, dataset_id, document_id, generation) - written
+            stale = store.generation_ids(dataset_id, document_id, generation) - written
             store.delete_ids(dataset_id, sorted(stale))
 
     def _stage_file(self, entry: Entry, read: Callable[[Entry], Iterator[bytes]]) -> bool:

@@ -21,8 +21,8 @@ from typing import Any
 
 from ragflow_contract import environment
 from ragruntime.backup import crypto, redact
-from ragruntime.backup.cli import _config, _repos, emit
 from ragruntime.backup.format import FormatError
+from ragruntime.backup.job import emit, load_config, repositories
 from ragruntime.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -33,24 +33,17 @@ def _follower(args: argparse.Namespace) -> Any:
     from ragruntime.config import Settings
     from ragruntime.standby.sync import Follower
 
-    config = _config(args)
+    config = load_config(args.config)
     keyring = crypto.Keyring.load(config.keyring_file)
-    return Follower(_repos(config), keyring, Settings(), config.cluster, args.workdir)
+    return Follower(repositories(config), keyring, Settings(), config.cluster, args.workdir)
 
 
 def _failure(exc: Exception) -> dict[str, Any]:
+    """The summary of a command that failed before or outside its pass: nothing applied."""
+    from ragruntime.standby.sync import SyncResult
+
     message = redact.redact_text(f"{type(exc).__name__}: {exc}")[:1000]
-    return {
-        "applied": None,
-        "current": None,
-        "currentBackupTime": None,
-        "newestAvailable": None,
-        "skipped": [],
-        "chunksFetched": 0,
-        "bytesFetched": 0,
-        "upToDate": False,
-        "error": message,
-    }
+    return SyncResult(error=message).summary()
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

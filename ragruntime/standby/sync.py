@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ragflow_contract import standby_result
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.base import DestinationError, NotFound
 from ragruntime.backup.format import CatalogEntry, FormatError, Manifest
@@ -69,18 +70,19 @@ class SyncResult:
         return self.error is None
 
     def summary(self) -> dict[str, Any]:
+        """The Job's result, named by ``ragflow_contract.standby_result``."""
         out: dict[str, Any] = {
-            "applied": self.applied,
-            "current": self.current,
-            "currentBackupTime": self.current_time,
-            "newestAvailable": self.newest,
-            "skipped": self.skipped[:SKIPPED_REPORTED],
-            "chunksFetched": self.chunks_fetched,
-            "bytesFetched": self.bytes_fetched,
-            "upToDate": self.up_to_date,
+            standby_result.APPLIED: self.applied,
+            standby_result.CURRENT: self.current,
+            standby_result.CURRENT_BACKUP_TIME: self.current_time,
+            standby_result.NEWEST_AVAILABLE: self.newest,
+            standby_result.SKIPPED: self.skipped[:SKIPPED_REPORTED],
+            standby_result.CHUNKS_FETCHED: self.chunks_fetched,
+            standby_result.BYTES_FETCHED: self.bytes_fetched,
+            standby_result.UP_TO_DATE: self.up_to_date,
         }
         if self.error is not None:
-            out["error"] = self.error
+            out[standby_result.ERROR] = self.error
         return out
 
 
@@ -151,7 +153,8 @@ class Follower:
         result = SyncResult()
         if state is not None:
             result.current, result.current_time = state.backup_id, state.backup_time
-        known_bad = {s["backupId"] for s in state.skipped} if same and state else set()
+        remembered = state.skipped if same and state else []
+        known_bad = {s[standby_result.SKIPPED_BACKUP_ID] for s in remembered}
         candidates, unreadable = _catalogs(self.repos)
         if unreadable and len(unreadable) == len(self.repos):
             result.error = "no destination could be read: " + "; ".join(unreadable)
@@ -217,7 +220,9 @@ class Follower:
         if transient:
             result.error = f"backup {backup_id} could not be read: {reason}"
             return "unreachable"
-        result.skipped.append({"backupId": backup_id, "reason": reason})
+        result.skipped.append(
+            {standby_result.SKIPPED_BACKUP_ID: backup_id, standby_result.SKIPPED_REASON: reason}
+        )
         return "skipped"
 
     def _recorder(

@@ -3,10 +3,15 @@
 Called by the services in ``ragruntime.services`` and by the worker (through
 ``ragruntime.store.queue``, which shares the engine). Every change that can alter what retrieval
 returns bumps ``datasets.version`` in the same transaction, which is what the cache keys on.
+
+The engine translates the database's errors for every store that shares it (tasks, files, API
+keys, the standby state): a database that fails or cannot be reached raises ``StoreUnavailable``
+(HTTP 503), with the driver's exception as its cause.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -27,6 +32,7 @@ DOCUMENT_ORDER = {
 }
 
 
+log = logging.getLogger(__name__)
 LIKE_ESCAPE = "\\"
 
 
@@ -50,11 +56,13 @@ class SqlMetadataStore:
     @classmethod
     def open(cls, url: str, connect_args: dict[str, Any] | None = None) -> SqlMetadataStore:
         try:
-            return cls(create_engine(url, connect_args))
+            engine = create_engine(url, connect_args)
         except sa.exc.OperationalError as exc:
             raise StoreUnavailable(
                 f"metadata database unreachable: {type(exc.orig).__name__}"
             ) from exc
+        sa.event.listen(engine, "handle_error", _translate_error)
+        return cls(engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -368,6 +376,18 @@ class SqlMetadataStore:
                 )
             )
             _bump(conn, dataset_id)
+
+
+def _translate_error(context: sa.engine.ExceptionContext) -> Exception | None:
+    """The engine's ``handle_error`` hook: an OperationalError (connection lost or refused,
+    database locked past its timeout) becomes ``StoreUnavailable``; other errors stay as they are.
+
+    A failed pre-ping is left to SQLAlchemy, which replaces the stale connection and goes on.
+    """
+    if context.is_pre_ping or not isinstance(context.sqlalchemy_exception, sa.exc.OperationalError):
+        return None
+    log.error("database error: %s", type(context.original_exception).__name__)
+    return StoreUnavailable("metadata database unavailable")
 
 
 def _bump(conn: sa.Connection, dataset_id: str) -> None:

@@ -11,18 +11,24 @@ Consistency: collections are created ``Bounded`` (a server never makes a search 
 tick); the reads that must see every finished write -- the chunk listing and
 ``fetch_generations``, which the query-side index (``ragruntime.retrieval.sync``) calls once per
 completed document -- ask for ``Strong`` explicitly.
+
+Errors: every method that calls Milvus raises ``StoreUnavailable`` (HTTP 503) for a
+``MilvusException``, with Milvus's message and its exception as the cause (``_translated``);
+callers never see pymilvus's exceptions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +42,10 @@ from ragruntime.models import (
     fit_utf8,
 )
 from ragruntime.security.tls import TlsFiles, milvus_connection
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 FETCH_BATCH = 4096  # rows per page when the query-side index reads whole generations
 STRONG = "Strong"
@@ -88,6 +98,27 @@ def _quote(value: str) -> str:
     return json.dumps(value)
 
 
+def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A store method whose ``MilvusException`` becomes ``StoreUnavailable("<what>: <reason>")``."""
+
+    def decorate(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except MilvusException as exc:
+                log.error(what, extra={"milvus_code": exc.code})
+                raise StoreUnavailable(f"{what}: {exc.message}") from exc
+
+        return call
+
+    return decorate
+
+
+_store_error = _translated("vector store error")
+_search_error = _translated("vector search failed")
+
+
 class MilvusVectorStore:
     """pymilvus ``MilvusClient`` over a Lite path or a server URI."""
 
@@ -115,9 +146,11 @@ class MilvusVectorStore:
     def close(self) -> None:
         self.client.close()
 
+    @_store_error
     def ping(self) -> None:
         self.client.list_collections()
 
+    @_store_error
     def ensure_collection(self, dataset_id: str) -> None:
         name = collection_name(dataset_id)
         if name in self._known:
@@ -174,12 +207,14 @@ class MilvusVectorStore:
             name, schema=schema, index_params=index, consistency_level="Bounded"
         )
 
+    @_store_error
     def drop_collection(self, dataset_id: str) -> None:
         name = collection_name(dataset_id)
         self._known.discard(name)
         if self.client.has_collection(name):
             self.client.drop_collection(name)
 
+    @_store_error
     def insert(
         self,
         dataset_id: str,
@@ -221,11 +256,13 @@ class MilvusVectorStore:
             else:
                 self.client.insert(collection_name(dataset_id), rows)
 
+    @_store_error
     def delete_ids(self, dataset_id: str, ids: Sequence[str]) -> None:
         if ids:
             with self._write_lock:
                 self.client.delete(self._loaded(dataset_id), ids=list(ids))
 
+    @_store_error
     def delete_document(
         self, dataset_id: str, document_id: str, generation: int | None = None
     ) -> None:
@@ -252,6 +289,7 @@ class MilvusVectorStore:
             parts.append(f"id == {_quote(chunk_id)}")
         return " and ".join(parts)
 
+    @_store_error
     def query_chunks(
         self,
         dataset_id: str,
@@ -276,6 +314,7 @@ class MilvusVectorStore:
         rows = sorted(rows, key=lambda r: (r["position"], r["created_at"], r["id"]))
         return [chunk_from_row(dataset_id, r) for r in rows[offset : offset + limit]], total
 
+    @_search_error
     def dense_search(
         self, dataset_id: str, vector: list[float], generations: Sequence[int], limit: int
     ) -> list[VectorHit]:
@@ -283,6 +322,7 @@ class MilvusVectorStore:
             return []
         return self._search(dataset_id, vector, "dense", "COSINE", generations, limit)
 
+    @_search_error
     def text_search(
         self, dataset_id: str, text: str, generations: Sequence[int], limit: int
     ) -> list[VectorHit]:
@@ -318,23 +358,44 @@ class MilvusVectorStore:
             for h in result[0]
         ]
 
+    @_store_error
     def vectors_of(self, dataset_id: str, ids: Sequence[str]) -> dict[str, list[float]]:
         if not ids:
             return {}
         rows = self.client.get(self._loaded(dataset_id), ids=list(ids), output_fields=["dense"])
         return {r["id"]: [float(x) for x in r["dense"]] for r in rows}
 
+    @_store_error
     def fetch_generations(
         self, dataset_id: str, generations: Sequence[int]
     ) -> tuple[list[dict[str, Any]], npt.NDArray[np.float32]]:
         """Every row of ``generations`` (payload fields) and their dense vectors, read Strong."""
         if not generations:
             return [], np.zeros((0, self.dimension), dtype=np.float32)
+        rows = self._query_all(
+            self._loaded(dataset_id), _generation_filter(generations), [*CHUNK_FIELDS, "dense"]
+        )
+        rows.sort(key=lambda r: (r["document_id"], r["position"], r["id"]))
+        vectors = np.asarray([r.pop("dense") for r in rows], dtype=np.float32)
+        return rows, vectors.reshape(len(rows), self.dimension)
+
+    @_store_error
+    def generation_ids(self, dataset_id: str, document_id: str, generation: int) -> set[str]:
+        """Ids of one generation of a document's chunks, read Strong (none without a collection)."""
+        if not self.client.has_collection(collection_name(dataset_id)):
+            return set()
+        rows = self._query_all(
+            self._loaded(dataset_id), self._filter([generation], document_id), ["id"]
+        )
+        return {str(r["id"]) for r in rows}
+
+    def _query_all(self, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row matching ``expr``, read Strong, ``FETCH_BATCH`` rows a page."""
         iterator = self.client.query_iterator(
-            self._loaded(dataset_id),
+            name,
             batch_size=FETCH_BATCH,
-            filter=_generation_filter(generations),
-            output_fields=[*CHUNK_FIELDS, "dense"],
+            filter=expr,
+            output_fields=fields,
             consistency_level=STRONG,
         )
         rows: list[dict[str, Any]] = []
@@ -343,9 +404,7 @@ class MilvusVectorStore:
                 rows.extend(page)
         finally:
             iterator.close()
-        rows.sort(key=lambda r: (r["document_id"], r["position"], r["id"]))
-        vectors = np.asarray([r.pop("dense") for r in rows], dtype=np.float32)
-        return rows, vectors.reshape(len(rows), self.dimension)
+        return rows
 
 
 def chunk_from_row(dataset_id: str, row: Mapping[str, Any]) -> Chunk:

@@ -1,1 +1,1 @@
-"""One APIRouter per area: system, datasets, documents, chunks, retrieval."""
+"""One APIRouter per area: system, keys, datasets, documents, chunks, retrieval, standby."""

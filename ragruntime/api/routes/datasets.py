@@ -10,7 +10,6 @@ from ragruntime.api.deps import RuntimeDep
 from ragruntime.api.params import DatasetId, IdQuery, OrderBy, Page, PageSize, TextQuery
 from ragruntime.api.requests import CreateDataset, DeleteIds, UpdateDataset
 from ragruntime.api.schemas import dataset_json, ok
-from ragruntime.errors import NotFound
 from ragruntime.services import datasets as service
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -34,11 +33,9 @@ def list_datasets(
     id: IdQuery = None,
     name: TextQuery = None,
 ) -> dict[str, Any]:
-    found, total = runtime.metadata.list_datasets(
-        page=page, page_size=page_size, orderby=orderby, desc=desc, id=id, name=name
+    found, total = service.list_datasets(
+        runtime, page=page, page_size=page_size, orderby=orderby, desc=desc, id=id, name=name
     )
-    if (id or name) and not found:
-        raise NotFound(f"You don't own the dataset {id or name}.")
     return ok([dataset_json(d) for d in found], total_datasets=total)
 
 

@@ -24,8 +24,8 @@ from ragruntime.api.params import (
 from ragruntime.api.requests import DeleteDocuments, DocumentIds, UpdateDocument
 from ragruntime.api.schemas import document_json, ok
 from ragruntime.api.uploads import OPENAPI_MULTIPART, received_files
-from ragruntime.errors import InvalidArgument, NotFound
-from ragruntime.models import RUN_STATUS_CODES
+from ragruntime.errors import InvalidArgument
+from ragruntime.services import datasets
 from ragruntime.services import documents as service
 
 router = APIRouter(prefix="/datasets/{dataset_id}", tags=["documents"])
@@ -39,7 +39,7 @@ async def upload_documents(
     dataset_id: DatasetId, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Multipart ``file`` parts, streamed to disk (see ``ragruntime.api.uploads``)."""
-    await run_in_threadpool(runtime.metadata.get_dataset, dataset_id)
+    await run_in_threadpool(datasets.get_dataset, runtime, dataset_id)  # before reading the body
     async with received_files(request, runtime.settings.max_upload_bytes) as uploads:
         if not uploads:
             raise InvalidArgument("No file part!")
@@ -63,10 +63,11 @@ def list_documents(
     run: Annotated[list[RunFilter] | None, Query()] = None,
     suffix: Annotated[list[SuffixFilter] | None, Query()] = None,
 ) -> dict[str, Any]:
-    runtime.metadata.get_dataset(dataset_id)
-    runs = [RUN_STATUS_CODES.get(r, r.upper()) for r in run or []]
-    documents, total = runtime.metadata.list_documents(
+    documents, total = service.list_documents(
+        runtime,
         dataset_id,
+        run=run or [],
+        suffix=suffix or [],
         page=page,
         page_size=page_size,
         orderby=orderby,
@@ -74,13 +75,9 @@ def list_documents(
         id=id,
         name=name,
         keywords=keywords,
-        run=runs,
-        suffix=suffix or [],
         create_time_from=create_time_from,
         create_time_to=create_time_to,
     )
-    if id and not documents:
-        raise NotFound(f"You don't own the document {id}.")
     return ok({"docs": [document_json(d) for d in documents], "total": total})
 
 
@@ -101,9 +98,7 @@ def update_document(
 def download_document(
     dataset_id: DatasetId, document_id: DocumentId, runtime: RuntimeDep
 ) -> Response:
-    runtime.metadata.get_dataset(dataset_id)
-    document = runtime.metadata.get_document(dataset_id, document_id)
-    data = runtime.files.load(document.file_key)
+    document, data = service.download_document(runtime, dataset_id, document_id)
     disposition = f"attachment; filename*=UTF-8''{quote(document.name)}"
     return Response(
         data, media_type="application/octet-stream", headers={"Content-Disposition": disposition}

@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from ragruntime.api.requests import NewToken, RotateToken
 from ragruntime.api.schemas import ok
 from ragruntime.errors import StoreUnavailable
-from ragruntime.security.keys import ApiKey, IssuedKey, KeyStore, parse_role, parse_scope
+from ragruntime.security.keys import ApiKey, IssuedKey, KeyStore
+from ragruntime.services import keys as service
 
 router = APIRouter(prefix="/system", tags=["keys"])
 
@@ -52,22 +53,21 @@ def new_token(
     body: Annotated[NewToken, Body()] = NewToken(),  # noqa: B008 - a constant
     name: str | None = None,
 ) -> dict[str, Any]:
-    role = parse_role(body.role)
-    scope = parse_scope(role, body.dataset_ids)
-    label = body.name or name or f"{role.value}-key"
-    issued = _store(request).create(name=label, role=role, dataset_ids=scope)
+    issued = service.issue(
+        _store(request), name=body.name or name, role=body.role, dataset_ids=body.dataset_ids
+    )
     return _issued(request, issued)
 
 
 @router.get("/token_list")
 def token_list(request: Request, include_inactive: bool = False) -> dict[str, Any]:
-    keys = _store(request).list(include_inactive=include_inactive)
+    keys = service.listed(_store(request), include_inactive=include_inactive)
     return ok([key_json(k) for k in keys])
 
 
 @router.delete("/token/{key_id}")
 def revoke_token(key_id: str, request: Request) -> dict[str, Any]:
-    _store(request).revoke(key_id)
+    service.revoke(_store(request), key_id)
     return ok(True)
 
 
@@ -80,5 +80,5 @@ async def rotate_token(
     grace = body.grace_seconds
     if grace is None:
         grace = request.app.state.settings.auth_rotation_grace_seconds
-    issued = await run_in_threadpool(_store(request).rotate, key_id, float(grace))
+    issued = await run_in_threadpool(service.rotate, _store(request), key_id, float(grace))
     return _issued(request, issued)

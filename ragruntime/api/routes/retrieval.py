@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Response
 from ragruntime.api.deps import RuntimeDep
 from ragruntime.api.requests import Retrieval
 from ragruntime.api.schemas import ok
-from ragruntime.retrieval.search import RetrievalRequest, retrieve_with_source
+from ragruntime.retrieval.search import request_from, retrieve_with_source
 
 router = APIRouter(tags=["retrieval"])
 SOURCE_HEADER = "X-Ragflow-Retrieval-Source"  # index, index-stale, vector-store or cache
@@ -19,12 +19,6 @@ SOURCE_HEADER = "X-Ragflow-Retrieval-Source"  # index, index-stale, vector-store
 def retrieval(
     runtime: RuntimeDep, body: Annotated[Retrieval, Body()], response: Response
 ) -> dict[str, Any]:
-    given = body.given()
-    dataset_ids = given.pop("dataset_ids", [])
-    document_ids = given.get("document_ids", [])
-    if not dataset_ids and document_ids:
-        dataset_ids = runtime.metadata.datasets_of_documents(document_ids)
-    request = RetrievalRequest(question=given.pop("question", ""), dataset_ids=dataset_ids, **given)
-    data, source = retrieve_with_source(runtime, request)
+    data, source = retrieve_with_source(runtime, request_from(runtime, body.given()))
     response.headers[SOURCE_HEADER] = source
     return ok(data)

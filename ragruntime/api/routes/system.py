@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ragruntime.api.schemas import ok
+from ragruntime.errors import failure_name
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def readiness(request: Request) -> tuple[bool, dict[str, str]]:
             results[name] = "ok"
         except Exception as exc:
             log.warning("readiness check failed", extra={"check": name})
-            results[name] = f"error: {type(exc).__name__}"
+            results[name] = f"error: {failure_name(exc)}"
     return all(v == "ok" for v in results.values()), results
 
 

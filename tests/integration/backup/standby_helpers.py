@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ragflow_contract import standby_result
+
 
 def region_env(data_dir: Path, vector_uri: str, cluster: str, **extra: str) -> dict[str, str]:
     """The ``RAGFLOW_*`` environment of one region's runtime (SQLite file, given vectors)."""
@@ -64,13 +66,4 @@ def sync(
     return result.returncode, json_line(result)
 
 
-SUMMARY_FIELDS = {
-    "applied",
-    "current",
-    "currentBackupTime",
-    "newestAvailable",
-    "skipped",
-    "chunksFetched",
-    "bytesFetched",
-    "upToDate",
-}
+SUMMARY_FIELDS = set(standby_result.SUMMARY_FIELDS)

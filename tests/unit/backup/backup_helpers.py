@@ -1,12 +1,20 @@
-"""In-memory snapshot, sink and fault-injecting destinations shared by the backup unit tests."""
+"""In-memory snapshot, sink and fault-injecting destinations shared by the backup unit tests,
+and the setting of a standby that follows a primary's local repository (also used by
+tests/contract)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import hashlib
 import io
+import json
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
 
 from ragruntime.backup.destinations.base import DestinationError
 from ragruntime.backup.destinations.memory import MemoryDestination
@@ -107,3 +115,26 @@ def digest(data: Mapping[tuple[str, str], bytes]) -> str:
     for key, body in sorted(data.items()):
         h.update(repr(key).encode() + hashlib.sha256(body).digest())
     return h.hexdigest()
+
+
+def local_standby(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, primary: str) -> Path:
+    """Set up ``ragruntime standby sync`` of ``primary``; return its backup configuration's path.
+
+    The primary's configuration has a fresh keyring (``tmp_path/keyring``) and one local
+    destination (``disk``, under ``tmp_path/repo``); the standby's own stores are SQLite and
+    Milvus Lite files in ``tmp_path/standby``.
+    """
+    monkeypatch.setenv("RAGFLOW_DATA_DIR", str(tmp_path / "standby"))
+    monkeypatch.delenv("RAGFLOW_DATABASE_URL", raising=False)
+    (tmp_path / "keyring").write_text(base64.b64encode(os.urandom(32)).decode())
+    path = tmp_path / "backup.json"
+    path.write_text(
+        json.dumps(
+            {
+                "cluster": primary,
+                "keyringFile": str(tmp_path / "keyring"),
+                "destinations": [{"name": "disk", "local": {"path": str(tmp_path / "repo")}}],
+            }
+        )
+    )
+    return path

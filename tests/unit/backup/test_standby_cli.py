@@ -4,48 +4,24 @@ termination log, and never a secret."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from pathlib import Path
 
 import pytest
-from backup_helpers import DictSnapshot
+from backup_helpers import DictSnapshot, local_standby
 
+from ragflow_contract import standby_result
 from ragruntime.backup import crypto
 from ragruntime.backup.destinations.local import LocalDestination
 from ragruntime.backup.engine import BackupOptions, run_backup
 from ragruntime.cli import main
 
-FIELDS = {
-    "applied",
-    "current",
-    "currentBackupTime",
-    "newestAvailable",
-    "skipped",
-    "chunksFetched",
-    "bytesFetched",
-    "upToDate",
-    "error",
-}
+FIELDS = {*standby_result.SUMMARY_FIELDS, standby_result.ERROR}
 
 
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("RAGFLOW_DATA_DIR", str(tmp_path / "standby"))
-    monkeypatch.delenv("RAGFLOW_DATABASE_URL", raising=False)
-    (tmp_path / "keyring").write_text(base64.b64encode(os.urandom(32)).decode())
-    path = tmp_path / "backup.json"
-    path.write_text(
-        json.dumps(
-            {
-                "cluster": "primary",
-                "keyringFile": str(tmp_path / "keyring"),
-                "destinations": [{"name": "disk", "local": {"path": str(tmp_path / "repo")}}],
-            }
-        )
-    )
-    return path
+    return local_standby(tmp_path, monkeypatch, "primary")
 
 
 def _run(capsys, *args: str) -> tuple[int, dict]:

@@ -17,6 +17,7 @@ import pytest
 from cluster_helpers import cluster_body
 from croniter import CroniterBadDateError
 from fake_kube import FakeKube
+from kopf_events import captured_events  # noqa: F401 - the `events` fixture
 from ragflow_operator import errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.builders.alerts import template_problem
@@ -38,19 +39,6 @@ def child(kind: str, name: str, api_version: str = "v1", **spec: Any) -> dict[st
         "metadata": {"name": name, "namespace": NS, "labels": dict(SELECTOR)},
         **({"spec": spec} if spec else {"data": {"k": "v"}}),
     }
-
-
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
-    """kopf's Events, captured (kopf.event needs a running operator otherwise)."""
-    posted: list[dict[str, str]] = []
-
-    def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
-        posted.append({"type": type, "reason": reason, "message": message})
-
-    monkeypatch.setattr(kopf, "event", record)
-    monkeypatch.setattr(kopf, "warn", lambda body, **kw: record(body, type="Warning", **kw))
-    return posted
 
 
 # --- classification ------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import kopf
 import pytest
 import yaml
 from cluster_helpers import build, cluster_body, find, kinds
 from fake_kube import FakeKube
+from kopf_events import captured_events  # noqa: F401 - the `events` fixture
 from ragflow_operator import conditions, metrics, names, standby_status
 from ragflow_operator.builders import backup, standby
 from ragflow_operator.capabilities import Capabilities
@@ -352,18 +352,6 @@ def test_status_patch_removes_keys_a_nested_object_dropped() -> None:
 
 
 # --- the handlers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
-    posted: list[dict[str, str]] = []
-
-    def record(body: Any, *, type: str, reason: str, message: str = "") -> None:
-        posted.append({"type": type, "reason": reason, "message": message})
-
-    monkeypatch.setattr(kopf, "event", record)
-    monkeypatch.setattr(kopf, "warn", lambda body, **kw: record(body, type="Warning", **kw))
-    return posted
 
 
 def secret(name: str, **data: str) -> dict[str, Any]:

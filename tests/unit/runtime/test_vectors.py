@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pymilvus import MilvusException
 
-from ragruntime.errors import InvalidArgument
+from ragruntime.errors import InvalidArgument, StoreUnavailable, failure_name
 from ragruntime.models import Chunk
 from ragruntime.store.vectors import MilvusVectorStore, _terms_json
 
@@ -114,3 +115,20 @@ def test_a_chunk_over_the_content_column_is_refused_and_a_long_name_fits_whole_c
     store.insert("ds", [named], [[1.0, 0, 0, 0]])
     page, _ = store.query_chunks("ds", [1], document_id="docN", chunk_id=None, offset=0, limit=1)
     assert page[0].document_name == "é" * 256
+
+
+def test_generation_ids_are_those_of_one_generation_of_a_document(store: MilvusVectorStore) -> None:
+    _load(store)
+    assert store.generation_ids("ds", "docA", 1) == {"a1", "a2"}
+    assert store.generation_ids("ds", "docA", 9) == {"a9"}
+    assert store.generation_ids("never-created", "docA", 1) == set()
+
+
+def test_milvus_errors_leave_the_store_as_store_unavailable(store: MilvusVectorStore) -> None:
+    """Milvus refuses a dataset without a collection; callers see the runtime's error only."""
+    with pytest.raises(StoreUnavailable, match=r"^vector store error: ") as failed:
+        store.query_chunks("missing", [1], document_id=None, chunk_id=None, offset=0, limit=1)
+    assert isinstance(failed.value.__cause__, MilvusException)
+    assert failure_name(failed.value) == "MilvusException"
+    with pytest.raises(StoreUnavailable, match=r"^vector search failed: "):
+        store.dense_search("missing", [1.0, 0.0, 0.0, 0.0], [1], limit=1)
