@@ -2,15 +2,28 @@
 
 Field types and limits come from ``ragruntime.services.validation``, so the HTTP layer rejects a
 bad value with the same message the services would give. Types are strict where RAGFlow's API
-is (booleans are JSON booleans, integers are JSON integers); unknown fields are ignored, as
-ragflow-sdk sends a few the runtime has no use for (``rerank_id``, ``cross_languages``...).
+is (booleans are JSON booleans, integers are JSON integers); unknown fields are ignored.
+
+RAGFlow retrieval options that need a component this runtime does not run (a chat model, a
+reranker, a metadata index, a knowledge graph) are accepted when they ask for nothing (false,
+null, empty: what ragflow-sdk sends by default) and refused with a 400 naming the option when
+they ask for the feature, so a client never gets a different search than it asked for silently.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
 from ragruntime.services.validation import (
     DATASET_NAME_MAX_CHARS,
@@ -86,13 +99,41 @@ class Retrieval(RequestBody):
     similarity_threshold: Score | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     vector_similarity_weight: Score | None = Field(None, ge=0, le=1, allow_inf_nan=False)
     top_k: StrictInt | None = Field(None, ge=1, le=TOP_K_MAX)
-    keyword: StrictBool | None = None
     highlight: StrictBool | None = None
     fusion: Literal["weighted", "rrf"] | None = None
+    # RAGFlow options this runtime cannot honour (see UNSUPPORTED_RETRIEVAL_OPTIONS).
+    keyword: StrictBool | None = None
+    use_kg: StrictBool | None = None
+    toc_enhance: StrictBool | None = None
+    rerank_id: text(QUERY_MAX_CHARS) | None = None  # type: ignore[valid-type]
+    cross_languages: list[text(QUERY_MAX_CHARS)] | None = None  # type: ignore[valid-type]
+    metadata_condition: dict[str, Any] | None = None
+
+    @field_validator(
+        "keyword", "use_kg", "toc_enhance", "rerank_id", "cross_languages", "metadata_condition"
+    )
+    @classmethod
+    def _asks_for_nothing(cls, value: Any, info: ValidationInfo) -> Any:
+        if value:
+            why = UNSUPPORTED_RETRIEVAL_OPTIONS[str(info.field_name)]
+            raise ValueError(f"not supported by this runtime: {why}; omit it or send false/null")
+        return value
 
     def given(self) -> dict[str, Any]:
-        """The fields that were sent with a value."""
-        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
+        """The fields that were sent with a value (the unsupported options never carry one)."""
+        sent = self.model_dump(exclude_unset=True, exclude=set(UNSUPPORTED_RETRIEVAL_OPTIONS))
+        return {k: v for k, v in sent.items() if v is not None}
+
+
+UNSUPPORTED_RETRIEVAL_OPTIONS = {
+    "keyword": "RAGFlow extracts keywords with a chat model, and none is served here (the BM25 "
+    "side already matches the question's stemmed terms)",
+    "use_kg": "there is no knowledge graph",
+    "toc_enhance": "there is no table-of-contents index",
+    "rerank_id": "no reranker model is served",
+    "cross_languages": "translating the question needs a chat model",
+    "metadata_condition": "there is no document metadata index",
+}
 
 
 class NewToken(RequestBody):

@@ -55,7 +55,6 @@ class RetrievalRequest:
     similarity_threshold: float = 0.2
     vector_similarity_weight: float | None = None  # None: not set by the client
     top_k: int = 1024
-    keyword: bool = False
     highlight: bool = False
     fusion: str | None = None  # None: RRF, unless the client set vector_similarity_weight
 

@@ -163,6 +163,28 @@ def test_numbers_json_cannot_hold_are_refused(client: Client, dataset: dict[str,
         client.rejected("GET", f"/datasets/{dataset['dataset']}/documents", field, params=query)
 
 
+def test_retrieval_options_needing_absent_components_are_refused_when_asked_for(
+    client: Client, dataset: dict[str, str]
+) -> None:
+    """keyword, rerank_id, ...: accepted when they ask for nothing (ragflow-sdk's defaults),
+    a 400 naming the option when they ask for a feature this runtime does not run."""
+    base = {"question": "facts", "dataset_ids": [dataset["dataset"]], "similarity_threshold": 0}
+    for option, asks in [
+        ("keyword", True),
+        ("use_kg", True),
+        ("toc_enhance", True),
+        ("rerank_id", "BAAI/bge-reranker-v2-m3"),
+        ("cross_languages", ["German"]),
+        ("metadata_condition", {"conditions": [{"name": "author", "value": "x"}]}),
+    ]:
+        message = client.rejected("POST", "/retrieval", option, json={**base, option: asks})
+        assert "not supported by this runtime" in message
+    sdk_defaults = {"keyword": False, "rerank_id": None, "cross_languages": None}
+    plain = client.ok("POST", "/retrieval", json=base)
+    assert client.ok("POST", "/retrieval", json={**base, **sdk_defaults}) == plain
+    assert plain["chunks"]
+
+
 def test_chunk_fields_are_typed_and_bounded(client: Client, dataset: dict[str, str]) -> None:
     chunks = f"/datasets/{dataset['dataset']}/documents/{dataset['document']}/chunks"
     chunk_id = client.ok("GET", chunks)["chunks"][0]["id"]
