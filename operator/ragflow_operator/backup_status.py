@@ -11,7 +11,6 @@ handlers/backup_policy.py, which does the reads and writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from croniter import croniter
 
 from ragflow_contract import backup_result
 from ragflow_operator import conditions
+from ragflow_operator.conditions import StatusEditor
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 
 Json = dict[str, Any]
@@ -97,28 +97,6 @@ def validation_status(result: Json) -> Json:
     }
 
 
-class StatusEditor:
-    """The desired status of one reconcile; `set` edits a condition (metav1.Condition shape)."""
-
-    def __init__(self, generation: int, current: Mapping[str, Any], now: datetime) -> None:
-        self.generation, self.now = generation, now
-        self.status: Json = {k: v for k, v in current.items() if k != "conditions"}
-        self.status["observedGeneration"] = generation
-        self.status["conditions"] = list(current.get("conditions") or [])
-
-    def set(self, type_: str, ok: bool | None, reason: str, message: str) -> None:
-        state = conditions.UNKNOWN if ok is None else (conditions.TRUE if ok else conditions.FALSE)
-        self.status["conditions"] = conditions.set_condition(
-            self.status["conditions"],
-            type_=type_,
-            status=state,
-            reason=reason,
-            message=message[:1000],
-            generation=self.generation,
-            now=self.now,
-        )
-
-
 def next_runs(model: BackupPolicyModel, now: datetime) -> dict[str, str]:
     """Next run time of each active schedule (suspended ones are left out)."""
     if model.suspend:
@@ -159,14 +137,14 @@ def record_results(editor: StatusEditor, results: list[tuple[str, Json]]) -> lis
             note = f"; destinations failed: {', '.join(failed)}" if failed else ""
             editor.set(
                 "LastBackupSucceeded",
-                True,
+                conditions.TRUE,
                 "BackupSucceeded",
                 f"backup {last_backup.get('id')} ({last_backup['job']}){note}",
             )
         else:
             editor.set(
                 "LastBackupSucceeded",
-                False,
+                conditions.FALSE,
                 "BackupFailed",
                 f"{last_backup['job']}: {last_backup.get('error') or 'failed'}",
             )
@@ -182,9 +160,9 @@ def record_results(editor: StatusEditor, results: list[tuple[str, Json]]) -> lis
         problems = [p for d in validation["details"] for p in d.get("problems", [])]
         editor.set(
             "LastValidationSucceeded",
-            validation["ok"],
+            conditions.state(bool(validation["ok"])),
             "ValidationPassed" if validation["ok"] else "ValidationFailed",
-            "; ".join(problems)[:1000] or f"validated by {validation['job']}",
+            "; ".join(problems) or f"validated by {validation['job']}",
         )
     return new_failures
 
@@ -197,7 +175,7 @@ def key_rotation(editor: StatusEditor, rotation_days: int) -> None:
     due = age > timedelta(days=rotation_days)
     editor.set(
         "KeyRotationDue",
-        due,
+        conditions.state(due),
         "KeyRotationDue" if due else "KeyFresh",
         f"active key in use for {age.days} days (rotate every "
         f"{rotation_days}): add a new first line to the keyring Secret",

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ragflow_operator import conditions, names
-from ragflow_operator.conditions import FALSE, TRUE
+from ragflow_operator import names
+from ragflow_operator.conditions import FALSE, TRUE, StatusEditor
 from ragflow_operator.model.cluster import ClusterModel, Dependency
 from ragflow_operator.observe import MISSING, WorkloadFacts
 
@@ -70,16 +70,6 @@ def _dependency_verdict(dep: Dependency[Any], facts: ClusterFacts) -> Verdict:
     if sts.is_ready:
         return Verdict(type_, TRUE, "StatefulSetReady", f"managed {label}: {sts.summary()}")
     return Verdict(type_, FALSE, "StatefulSetNotReady", f"managed {label}: {sts.summary()}")
-
-
-def _base(model: ClusterModel, current: Mapping[str, Any]) -> tuple[Json, list[dict[str, Any]]]:
-    status: Json = {
-        "observedGeneration": model.generation,
-        "endpoint": model.endpoint(),
-        "version": model.version,
-        "selector": names.selector_string(names.selector_labels(model.name, names.COMPONENT_API)),
-    }
-    return status, [dict(c) for c in current.get("conditions") or []]
 
 
 def _runtime_workloads(facts: ClusterFacts) -> dict[str, WorkloadFacts]:
@@ -158,29 +148,23 @@ def summarise(
     restore: RestoreProgress | None = None,
 ) -> Json:
     """The full status the operator wants, keeping transition times of unchanged conditions."""
-    status, conds = _base(model, current)
+    editor = StatusEditor(model.generation, current, now, keep_fields=False)
     dependencies = [_dependency_verdict(dep, facts) for dep in model.dependencies]
     deps_ready = all(verdict.status == TRUE for verdict in dependencies)
     notes = ("; " + "; ".join(skipped)) if skipped else ""
     ready, phase = _ready(model, facts, deps_ready=deps_ready, notes=notes, restore=restore)
     restored = [_restored(restore)] if restore is not None else []
     for verdict in (*dependencies, _progressing(facts), _degraded(facts), *restored, ready):
-        conds = conditions.set_condition(
-            conds,
-            type_=verdict.type,
-            status=verdict.status,
-            reason=verdict.reason,
-            message=verdict.message,
-            generation=model.generation,
-            now=now,
-        )
-    status.update(
+        editor.set(verdict.type, verdict.status, verdict.reason, verdict.message)
+    editor.status.update(
+        endpoint=model.endpoint(),
+        version=model.version,
+        selector=names.selector_string(names.selector_labels(model.name, names.COMPONENT_API)),
         phase=phase,
         replicas=facts.api.current,
         readyReplicas=facts.api.ready,
-        conditions=conds,
     )
-    return status
+    return editor.status
 
 
 def failed(
@@ -197,21 +181,11 @@ def failed(
     A failed restore also ends the `Restored` condition's progress (RestoreFailed), so nothing
     reading it (Argo CD's health check) waits for a restore that will not finish by itself.
     """
-    conds = [dict(c) for c in current.get("conditions") or []]
-    types = [("Ready", FALSE), ("Progressing", FALSE)]
-    if reason == RESTORE_FAILED:
-        types.append(("Restored", FALSE))
-    for type_, value in types:
-        conds = conditions.set_condition(
-            conds,
-            type_=type_,
-            status=value,
-            reason=reason,
-            message=message,
-            generation=generation,
-            now=now,
-        )
-    status: Json = {"observedGeneration": generation, "phase": "Failed", "conditions": conds}
+    editor = StatusEditor(generation, current, now, keep_fields=False)
+    types = ["Ready", "Progressing"] + (["Restored"] if reason == RESTORE_FAILED else [])
+    for type_ in types:
+        editor.set(type_, FALSE, reason, message)
+    editor.status["phase"] = "Failed"
     if model is not None:
-        status["endpoint"] = model.endpoint()
-    return status
+        editor.status["endpoint"] = model.endpoint()
+    return editor.status

@@ -1,9 +1,9 @@
 """Pure status editing in the shape of metav1.Condition, shared by every kind.
 
-Used by the handlers: they build the new status from the current one with `set_condition`, then
-call `status_patch` to get a merge patch only when something really changed, so a reconcile that
-changes nothing writes nothing. `lastTransitionTime` moves only when a condition's status changes.
-No I/O here; `now` is passed in.
+Every kind builds the status it wants from the current one with a `StatusEditor` (its `set`
+edits one condition), then `status_patch` gives a merge patch only when something really
+changed, so a reconcile that changes nothing writes nothing. `lastTransitionTime` moves only when
+a condition's status changes. No I/O here; `now` is passed in.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 TRUE = "True"
 FALSE = "False"
 UNKNOWN = "Unknown"
+MESSAGE_MAX_CHARS = 1000  # a condition's message is cut here (API server errors can be long)
 
 
 class Condition(TypedDict):
@@ -71,6 +72,49 @@ def set_condition(
             return result
     result.append(new)
     return result
+
+
+def state(ok: bool | None) -> str:
+    """A condition status from a yes / no / don't-know answer."""
+    return UNKNOWN if ok is None else (TRUE if ok else FALSE)
+
+
+class StatusEditor:
+    """The status one reconcile wants, started from the current one.
+
+    ``observedGeneration`` is the reconciled generation; the current conditions are kept until
+    ``set`` (or ``remove``) edits them; the other current fields are kept too unless
+    ``keep_fields`` is false (a kind that rebuilds them on every pass). ``status`` is the
+    result, for `status_patch`.
+    """
+
+    def __init__(
+        self,
+        generation: int,
+        current: Mapping[str, Any],
+        now: datetime,
+        *,
+        keep_fields: bool = True,
+    ) -> None:
+        self.generation, self.now = generation, now
+        fields = {k: v for k, v in current.items() if k != "conditions"} if keep_fields else {}
+        self.status: dict[str, Any] = copy.deepcopy(fields)
+        self.status["observedGeneration"] = generation
+        self.status["conditions"] = [dict(c) for c in current.get("conditions") or []]
+
+    def set(self, type_: str, status: str, reason: str, message: str) -> None:
+        self.status["conditions"] = set_condition(
+            self.status["conditions"],
+            type_=type_,
+            status=status,
+            reason=reason,
+            message=message[:MESSAGE_MAX_CHARS],
+            generation=self.generation,
+            now=self.now,
+        )
+
+    def remove(self, type_: str) -> None:
+        self.status["conditions"] = [c for c in self.status["conditions"] if c.get("type") != type_]
 
 
 def is_true(conditions: list[Mapping[str, Any]], type_: str) -> bool:

@@ -224,21 +224,11 @@ def promoted(previous: Mapping[str, Any], now: datetime) -> StandbyView | None:
 
 def fold(status: Json, view: StandbyView, *, generation: int, now: datetime) -> Json:
     """`status` with `standby` and the StandbyReady condition set (or removed) from `view`."""
-    result = dict(status)
-    result["standby"] = view.status
-    conds = [dict(c) for c in result.get("conditions") or []]
+    editor = conditions.StatusEditor(generation, status, now)
+    editor.status["standby"] = view.status
     if view.condition is None:
-        conds = [c for c in conds if c.get("type") != CONDITION]
+        editor.remove(CONDITION)
     else:
         value, reason, message = view.condition
-        conds = conditions.set_condition(
-            conds,
-            type_=CONDITION,
-            status=value,
-            reason=reason,
-            message=message[:1000],
-            generation=generation,
-            now=now,
-        )
-    result["conditions"] = conds
-    return result
+        editor.set(CONDITION, value, reason, message)
+    return editor.status

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ragflow_operator.backup_status import StatusEditor, job_result, record_results
+from ragflow_operator.backup_status import job_result, record_results
+from ragflow_operator.conditions import StatusEditor
 
 from ragflow_contract import backup_result
 from ragruntime.backup import snapshot

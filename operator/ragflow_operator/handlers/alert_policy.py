@@ -30,6 +30,7 @@ from ragflow_operator.capabilities import (
     MONITORING_GROUP_VERSION,
     Capabilities,
 )
+from ragflow_operator.conditions import StatusEditor
 from ragflow_operator.handlers import outcome
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
@@ -51,33 +52,10 @@ RULES_VALID = "RulesValid"
 ROUTING = "RoutingReady"
 
 
-class StatusEditor:
-    """The desired status of one reconcile; `set` edits a condition (metav1.Condition shape)."""
-
-    def __init__(self, model: AlertPolicyModel, current: Json, now: datetime) -> None:
-        self.model = model
-        self.now = now
-        self.status: Json = {
-            "observedGeneration": model.generation,
-            "conditions": list(current.get("conditions") or []),
-        }
-
-    def set(self, type_: str, state: str, reason: str, message: str) -> None:
-        self.status["conditions"] = conditions.set_condition(
-            self.status["conditions"],
-            type_=type_,
-            status=state,
-            reason=reason,
-            message=message,
-            generation=self.model.generation,
-            now=self.now,
-        )
-
-
 def reconcile_alert_policy(client: KubeClient, body: Json, *, now: datetime) -> Json:
     """Bring the policy's children to its spec; return the desired status."""
     model = AlertPolicyModel.from_body(body)
-    editor = StatusEditor(model, dict(body.get("status") or {}), now)
+    editor = StatusEditor(model.generation, body.get("status") or {}, now, keep_fields=False)
     status = editor.status
     holder = _policy_in_charge(client, model)
     if holder != model.name:
@@ -165,23 +143,10 @@ def _policy_in_charge(client: KubeClient, model: AlertPolicyModel) -> str:
 
 def _failed_status(body: Json, failure: outcome.Failure, now: datetime) -> Json:
     """Ready=False with the failure's reason after a failed reconcile (other conditions kept)."""
-    meta = body.get("metadata") or {}
-    generation = int(meta.get("generation") or 0)
-    current = dict(body.get("status") or {})
-    status: Json = {
-        "observedGeneration": generation,
-        "conditions": list(current.get("conditions") or []),
-    }
-    status["conditions"] = conditions.set_condition(
-        status["conditions"],
-        type_=READY,
-        status=conditions.FALSE,
-        reason=failure.reason,
-        message=failure.message,
-        generation=generation,
-        now=now,
-    )
-    return status
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    editor = StatusEditor(generation, body.get("status") or {}, now, keep_fields=False)
+    editor.set(READY, conditions.FALSE, failure.reason, failure.message)
+    return editor.status
 
 
 def run_reconcile(client: KubeClient, body: kopf.Body | Json) -> None:

@@ -26,7 +26,6 @@ import kopf
 from ragflow_operator import conditions, errors, metrics, names
 from ragflow_operator.apply import apply_children
 from ragflow_operator.backup_status import (
-    StatusEditor,
     iso,
     job_condition,
     job_result,
@@ -36,6 +35,7 @@ from ragflow_operator.backup_status import (
 )
 from ragflow_operator.builders import backup
 from ragflow_operator.capabilities import Capabilities
+from ragflow_operator.conditions import StatusEditor
 from ragflow_operator.handlers import outcome
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
@@ -160,7 +160,7 @@ def reconcile_backup_policy(
     if standby is not None:
         editor.set(
             "Ready",
-            True,
+            conditions.TRUE,
             SUSPENDED_FOR_STANDBY,
             f"RagFlowCluster {model.cluster} is a standby of {standby.source_cluster}: its "
             f"{len(model.schedules)} schedules are suspended until it is promoted",
@@ -168,7 +168,7 @@ def reconcile_backup_policy(
     else:
         editor.set(
             "Ready",
-            True,
+            conditions.TRUE,
             "Suspended" if model.suspend else "Scheduled",
             f"{len(model.schedules)} schedules {state} to {len(model.destinations)} destinations",
         )
@@ -213,7 +213,7 @@ def run_reconcile(
             raise
         generation = int((body.get("metadata") or {}).get("generation") or 0)
         editor = StatusEditor(generation, current, now)
-        editor.set("Ready", False, failure.reason, failure.message)
+        editor.set("Ready", conditions.FALSE, failure.reason, failure.message)
         status, failures = editor.status, []
     for failure_result in failures:
         _warn(body, failure_result)

@@ -7,12 +7,12 @@ import json
 from datetime import UTC, datetime
 
 from ragflow_operator.backup_status import (
-    StatusEditor,
     job_result,
     key_rotation,
     next_runs,
     record_results,
 )
+from ragflow_operator.conditions import StatusEditor
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from test_backup_operator_builders import POLICY
 

@@ -67,6 +67,31 @@ def test_transition_time_moves_only_when_status_changes():
     assert flipped[0]["lastTransitionTime"] == "2026-01-01T00:05:00Z"
 
 
+def test_one_status_editor_keeps_or_drops_fields_and_edits_conditions():
+    current = {
+        "observedGeneration": 1,
+        "lastBackup": {"id": "b1"},
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "2025-12-31T00:00:00Z"},
+            {"type": "Old", "status": "True"},
+        ],
+    }
+    editor = conditions.StatusEditor(2, current, NOW)
+    editor.set("Ready", conditions.TRUE, "Fine", "x" * 5000)
+    editor.set("New", conditions.state(None), "Unknown", "not yet")
+    editor.remove("Old")
+    ready, new = editor.status["conditions"]
+    assert editor.status["observedGeneration"] == 2
+    assert editor.status["lastBackup"] == {"id": "b1"}
+    assert ready["lastTransitionTime"] == "2025-12-31T00:00:00Z"  # status unchanged: time kept
+    assert len(ready["message"]) == conditions.MESSAGE_MAX_CHARS
+    assert (new["type"], new["status"]) == ("New", "Unknown")
+    assert current["conditions"][1]["type"] == "Old"  # the current status is never edited
+    rebuilt = conditions.StatusEditor(2, current, NOW, keep_fields=False)
+    assert set(rebuilt.status) == {"observedGeneration", "conditions"}
+    assert [conditions.state(v) for v in (True, False, None)] == ["True", "False", "Unknown"]
+
+
 def test_status_patch_is_none_when_nothing_changed():
     status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
     assert conditions.status_patch(status, dict(status)) is None
