@@ -14,13 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from e2e.controlplane.cluster import Cluster
+from e2e.support import eventually
 from e2e.support import install_crds as install_crds  # re-exported for tests and benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,20 +132,6 @@ def create_volumes(cluster: Cluster, prefix: str, count: int = 3, size: str = "2
     return names
 
 
-def wait_for(
-    what: str, probe: Callable[[], T | None], timeout: float = 90.0, interval: float = 0.25
-) -> T:
-    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
 def get_json(cluster: Cluster, *args: str) -> dict[str, Any] | None:
     result = cluster.kubectl("get", *args, "-o", "json", check=False)
     if result.returncode != 0:
@@ -172,7 +158,7 @@ def wait_ready(
         fresh = obj and observed == obj["metadata"]["generation"]
         return obj if ready.get("status") == "True" and fresh else None
 
-    return wait_for(f"RagFlowCluster {namespace}/{name} Ready=True", probe, timeout)
+    return eventually(f"RagFlowCluster {namespace}/{name} Ready=True", probe, timeout)
 
 
 def wait_quiet(cluster: Cluster, namespace: str, quiet_for: float, timeout: float = 120.0) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import pytest
@@ -29,20 +29,24 @@ from e2e.controlplane.cluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 CRDS = ROOT / "crds"
-WAIT_SECONDS = 60.0
+WAIT_SECONDS = 90.0
+T = TypeVar("T")
 
 
 def eventually(
-    what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS, interval: float = 0.3
-) -> Any:
-    """Call `check` until it returns something truthy and return that; fail after `timeout`."""
+    what: str, check: Callable[[], T | None], timeout: float = WAIT_SECONDS, interval: float = 0.3
+) -> T:
+    """Call `check` until it returns something truthy and return that; fail after `timeout`
+    with `what` and the last answer. The one way the e2e tests wait for a condition."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting until {what} (last: {value!r:.300})"
+            )
         time.sleep(interval)
 
 

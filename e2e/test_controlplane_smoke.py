@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from e2e.controlplane.cluster import Cluster
+from e2e.support import eventually
 
 pytestmark = pytest.mark.cluster
-
-WAIT_SECONDS = 60.0
-
-
-def eventually(what: str, check: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {what}")
-        time.sleep(0.2)
 
 
 def apply(cluster: Cluster, namespace: str, manifest: dict[str, Any], *extra: str) -> str:

@@ -25,11 +25,10 @@ from e2e.ragflowcluster_support import (
     get_json,
     install_crds,
     operator_writes,
-    wait_for,
     wait_quiet,
     wait_ready,
 )
-from e2e.support import holds
+from e2e.support import eventually, holds
 
 pytestmark = pytest.mark.cluster
 OWNED_KINDS = "configmap,secret,service,deployment,statefulset,hpa,pdb,networkpolicy,ingress"
@@ -66,7 +65,7 @@ def test_minimal_cluster_becomes_ready_with_owned_restricted_children(cluster, n
     assert apply_cluster(cluster, namespace, {}).returncode == 0
     try:
         rfc = wait_ready(cluster, namespace, "docs", timeout=150)
-    except TimeoutError:
+    except AssertionError:
         print(operator.log_tail())
         raise
     assert rfc["status"]["phase"] == "Running"
@@ -148,7 +147,7 @@ def test_missing_secret_sets_ready_false_creates_nothing_and_recovers(cluster, n
         ready = condition(get_json(cluster, "rfc", "docs", "-n", namespace), "Ready")
         return ready if ready.get("reason") == "MissingSecret" else None
 
-    ready = wait_for("Ready=False/MissingSecret", failed, timeout=60)
+    ready = eventually("Ready=False/MissingSecret", failed, timeout=60)
     assert ready["status"] == "False" and "Secret pg" in ready["message"]
     assert children(cluster, namespace) == []
     create_secret(cluster, namespace, "pg", username="u", password="p")
@@ -167,24 +166,26 @@ def test_updates_follow_and_the_hpa_takes_replicas_over(cluster, namespace, oper
     spec["networkPolicy"] = {"enabled": False}
     spec["ingress"] = {"enabled": True, "host": "rag.example.com", "tls": {"clusterIssuer": "le"}}
     apply_cluster(cluster, namespace, spec)
-    wait_for(
+    eventually(
         "resources to follow",
         lambda: (
             deployment()["spec"]["template"]["spec"]["containers"][0]["resources"].get("limits")
             == {"cpu": "1500m", "memory": "3Gi"}
         ),
     )
-    wait_for(
+    eventually(
         "network policies removed",
         lambda: not get_json(cluster, "networkpolicy", "-n", namespace)["items"],
     )
-    ingress = wait_for("ingress", lambda: get_json(cluster, "ingress", "docs-api", "-n", namespace))
+    ingress = eventually(
+        "ingress", lambda: get_json(cluster, "ingress", "docs-api", "-n", namespace)
+    )
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "le"
 
     # HPA on: our manager lets go of spec.replicas without resetting it to 1.
     spec["autoscaling"] = {"enabled": True, "minReplicas": 4, "maxReplicas": 6}
     apply_cluster(cluster, namespace, spec)
-    wait_for("HPA", lambda: get_json(cluster, "hpa", "docs-api", "-n", namespace))
+    eventually("HPA", lambda: get_json(cluster, "hpa", "docs-api", "-n", namespace))
     seen = []
 
     def scaled_by_hpa():
@@ -192,7 +193,7 @@ def test_updates_follow_and_the_hpa_takes_replicas_over(cluster, namespace, oper
         seen.append(replicas)
         return replicas == 4
 
-    wait_for("the HPA to scale to minReplicas", scaled_by_hpa, timeout=60, interval=0.1)
+    eventually("the HPA to scale to minReplicas", scaled_by_hpa, timeout=60, interval=0.1)
     assert min(seen) >= 3, f"replicas dropped during the hand-over: {seen}"
     managers = {
         entry["manager"]
@@ -206,8 +207,8 @@ def test_updates_follow_and_the_hpa_takes_replicas_over(cluster, namespace, oper
     # HPA off: the operator owns replicas again.
     spec["autoscaling"] = {"enabled": False}
     apply_cluster(cluster, namespace, spec)
-    wait_for("HPA removed", lambda: get_json(cluster, "hpa", "docs-api", "-n", namespace) is None)
-    wait_for("replicas back to spec", lambda: deployment()["spec"]["replicas"] == 3)
+    eventually("HPA removed", lambda: get_json(cluster, "hpa", "docs-api", "-n", namespace) is None)
+    eventually("replicas back to spec", lambda: deployment()["spec"]["replicas"] == 3)
     wait_ready(cluster, namespace, "docs")
 
 
@@ -223,10 +224,10 @@ def test_deleted_child_is_repaired_and_noop_resyncs_write_nothing(cluster, names
         live = get_json(cluster, "deployment", "docs-api", "-n", namespace)
         return live if live and live["metadata"]["uid"] != old_uid else None
 
-    wait_for("the deleted Deployment to be recreated", recreated, timeout=30)
+    eventually("the deleted Deployment to be recreated", recreated, timeout=30)
     # drift in a field we own is repaired too
     cluster.kubectl("scale", "deployment", "docs-worker", "-n", namespace, "--replicas=5")
-    wait_for(
+    eventually(
         "worker replicas repaired",
         lambda: (
             get_json(cluster, "deployment", "docs-worker", "-n", namespace)["spec"]["replicas"] == 1
@@ -254,7 +255,7 @@ def test_deleting_the_cluster_garbage_collects_every_child(cluster, namespace, o
     wait_ready(cluster, namespace, "docs")
     assert children(cluster, namespace)
     cluster.kubectl("delete", "rfc", "docs", "-n", namespace, "--wait=true", timeout=60)
-    wait_for(
+    eventually(
         "children to be garbage-collected",
         lambda: children(cluster, namespace) == [] or None,
         timeout=60,
@@ -286,13 +287,15 @@ def test_restore_from_backup_runs_before_the_runtime_starts(cluster, namespace, 
         ready = condition(get_json(cluster, "rfc", "docs", "-n", namespace), "Ready")
         return ready.get("reason")
 
-    wait_for("Ready=False/MissingBackupPolicy", lambda: reason() == "MissingBackupPolicy")
+    eventually("Ready=False/MissingBackupPolicy", lambda: reason() == "MissingBackupPolicy")
     assert children(cluster, namespace) == []
     create_secret(cluster, namespace, "backup-keys", keyring="a2V5")
     create_secret(cluster, namespace, "backup-s3", access_key_id="a", secret_access_key="b")
     cluster.kubectl("apply", "-f", "-", stdin=BACKUP_POLICY % namespace)
     # The restore Job runs once the managed dependencies are ready, before any Deployment.
-    job = wait_for("restore Job", lambda: get_json(cluster, "job", "docs-restore", "-n", namespace))
+    job = eventually(
+        "restore Job", lambda: get_json(cluster, "job", "docs-restore", "-n", namespace)
+    )
     args = " ".join(job["spec"]["template"]["spec"]["containers"][0]["args"])
     assert "restore --backup-id latest" in args
     assert job["metadata"]["ownerReferences"][0]["kind"] == "RagFlowCluster"

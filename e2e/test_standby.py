@@ -26,9 +26,8 @@ from e2e.ragflowcluster_support import (
     external_spec,
     get_json,
     install_crds,
-    wait_for,
 )
-from e2e.support import stage_finished_job
+from e2e.support import eventually, stage_finished_job
 
 pytestmark = pytest.mark.cluster
 NEVER_DURING_THE_TEST = "0 0 1 1 *"
@@ -138,11 +137,11 @@ def test_standby_follows_is_promoted_in_one_edit_and_is_re_pointed(
     cluster.kubectl("apply", "-f", "-", stdin=POLICY % namespace)
     apply_cluster(cluster, namespace, standby("eu"))
     try:
-        cronjob = wait_for(
+        cronjob = eventually(
             "the sync CronJob",
             lambda: get_json(cluster, "cronjob", "docs-standby-sync", "-n", namespace),
         )
-    except TimeoutError:
+    except AssertionError:
         print(operator.log_tail())
         raise
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
@@ -150,16 +149,16 @@ def test_standby_follows_is_promoted_in_one_edit_and_is_re_pointed(
     assert args[:3] == ["ragruntime", "standby", "sync"]
     config = get_json(cluster, "configmap", "docs-standby-config", "-n", namespace)
     assert config is not None and json.loads(config["data"]["standby.json"])["cluster"] == "eu"
-    wait_for(
+    eventually(
         "read-only API pods",
         lambda: (api_env(cluster, namespace) or {}).get("RAGFLOW_STANDBY") == "true",
     )
-    wait_for("the BackupPolicy suspended", lambda: hourly_suspended(cluster, namespace) is True)
-    wait_for(
+    eventually("the BackupPolicy suspended", lambda: hourly_suspended(cluster, namespace) is True)
+    eventually(
         "SuspendedForStandby",
         lambda: policy_ready_reason(cluster, namespace) == "SuspendedForStandby",
     )
-    waiting = wait_for("StandbyReady", lambda: condition(rfc(cluster, namespace), "StandbyReady"))
+    waiting = eventually("StandbyReady", lambda: condition(rfc(cluster, namespace), "StandbyReady"))
     assert (waiting["status"], waiting["reason"]) == ("False", "WaitingForSync")
 
     # The runtime's part: a sync Job finished and reported what it applied.
@@ -176,7 +175,7 @@ def test_standby_follows_is_promoted_in_one_edit_and_is_re_pointed(
         "upToDate": False,
     }
     stage_finished_job(cluster, namespace, "docs-standby-sync-1", JOB_LABELS, summary)
-    following = wait_for(
+    following = eventually(
         "the summary in status.standby",
         lambda: (s := standby_status(cluster, namespace)).get("currentBackup") == backup_id and s,
     )
@@ -185,7 +184,7 @@ def test_standby_follows_is_promoted_in_one_edit_and_is_re_pointed(
     assert following["skipped"][0]["backupId"] == "20990101T000000Z-bad"
     ready = condition(rfc(cluster, namespace), "StandbyReady")
     assert (ready["status"], ready["reason"]) == ("True", "Following")
-    wait_for(
+    eventually(
         "the lag recomputed on a resync",
         lambda: standby_status(cluster, namespace).get("lagSeconds", 0) > following["lagSeconds"],
         timeout=30,
@@ -202,15 +201,15 @@ def test_standby_follows_is_promoted_in_one_edit_and_is_re_pointed(
         "-p",
         json.dumps({"spec": {"standby": {"enabled": False}}}),
     )
-    wait_for(
+    eventually(
         "the sync CronJob removed",
         lambda: get_json(cluster, "cronjob", "docs-standby-sync", "-n", namespace) is None,
     )
-    wait_for(
+    eventually(
         "writable API pods",
         lambda: "RAGFLOW_STANDBY" not in (api_env(cluster, namespace) or {"RAGFLOW_STANDBY": ""}),
     )
-    promoted = wait_for(
+    promoted = eventually(
         "promotedAt",
         lambda: (
             standby_status(cluster, namespace).get("promotedAt")
@@ -219,26 +218,28 @@ def test_standby_follows_is_promoted_in_one_edit_and_is_re_pointed(
     )
     assert promoted["enabled"] is False and promoted["currentBackup"] == backup_id
     assert condition(rfc(cluster, namespace), "StandbyReady") == {}
-    wait_for("the BackupPolicy resumed", lambda: hourly_suspended(cluster, namespace) is False)
-    wait_for("Scheduled", lambda: policy_ready_reason(cluster, namespace) == "Scheduled")
-    promoted_events = wait_for("the Promoted Event", lambda: events(cluster, namespace, "Promoted"))
+    eventually("the BackupPolicy resumed", lambda: hourly_suspended(cluster, namespace) is False)
+    eventually("Scheduled", lambda: policy_ready_reason(cluster, namespace) == "Scheduled")
+    promoted_events = eventually(
+        "the Promoted Event", lambda: events(cluster, namespace, "Promoted")
+    )
     assert len(promoted_events) == 1 and "stopped following eu" in promoted_events[0]["message"]
     assert events(cluster, namespace, "BackupSkipped")
 
     # Failback preparation: the old standby (now primary elsewhere) follows a new primary again.
     apply_cluster(cluster, namespace, standby("us"))
-    wait_for(
+    eventually(
         "the sync CronJob again",
         lambda: get_json(cluster, "cronjob", "docs-standby-sync", "-n", namespace),
     )
-    wait_for(
+    eventually(
         "read-only again",
         lambda: (api_env(cluster, namespace) or {}).get("RAGFLOW_STANDBY") == "true",
     )
-    wait_for(
+    eventually(
         "the BackupPolicy suspended again", lambda: hourly_suspended(cluster, namespace) is True
     )
-    re_pointed = wait_for(
+    re_pointed = eventually(
         "following the new primary",
         lambda: (s := standby_status(cluster, namespace)).get("source") == "us" and s,
     )
