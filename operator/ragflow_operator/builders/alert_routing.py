@@ -15,7 +15,8 @@ from ragflow_operator import names
 from ragflow_operator.builders import alerts
 from ragflow_operator.builders.common import object_meta
 from ragflow_operator.builders.render import Manifest, render_manifest
-from ragflow_operator.model.alert_policy import AlertPolicyModel, Receiver, SecretKeyRef
+from ragflow_operator.model.alert_policy import AlertPolicyModel, Receiver
+from ragflow_operator.model.cluster import SecretKeyRef
 
 
 def routing_name(model: AlertPolicyModel) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragflow_operator import names
+from ragflow_operator.model.cluster import SecretKeyRef
 from ragflow_operator.model.defaults import defaulted_body
 
 
@@ -94,12 +95,6 @@ class DashboardSpec:
     enabled: bool
     labels: dict[str, str]
     folder: str
-
-
-@dataclass(frozen=True)
-class SecretKeyRef:
-    name: str
-    key: str
 
 
 @dataclass(frozen=True)
