@@ -3,20 +3,25 @@
 A kopf timer keeps, for every object and for the object's whole life, a task, the object's
 latest body and the timer's own state: 35 KiB and more per RagFlowCluster, most of what the
 operator grew per cluster (docs/operator.md). A `ResyncPass` keeps per object only its
-(namespace, name) in a kopf index (fed by the kind's watch, which kopf runs anyway) and, after
-a transient failure, its back-off. Every `interval` seconds one loop walks the index, reads
+(namespace, name), taken from the kind's watch events (which kopf receives anyway) and, after
+a transient failure, its back-off. Every `interval` seconds one loop walks these keys, reads
 each object fresh and runs the kind's level-based `check` on it: `concurrency` at a time,
 their starts spread over half the interval, so neither memory nor API load comes in bursts.
 A pass that outlasts the interval is followed by the next one half an interval after it ends.
 
 - `due(namespace, name, memo)` lets a kind skip an object it reconciled a moment ago (before
-  the read). A deleted object, or one being deleted, is skipped.
+  the read). A deleted object, or one being deleted, is skipped (and a key whose object is
+  gone, its DELETED event missed, is dropped).
+- Not a kopf index (`@kopf.index`): with indexes, kopf holds every object's handlers until
+  all objects are indexed, and with `queueing.worker_limit` (settings.py) the objects beyond
+  the limit can never get a worker to be indexed: more objects than the limit at startup
+  would stall the operator for good.
 - A transient failure (outcome.classify) retries that object alone, backing off 5 s, 10 s,
   ... 300 s (outcome.backoff), as kopf's TemporaryError did for the timers; any other failure
   was reported by the check itself (Ready=False and an Event) and is logged; the next pass
   tries again.
 - Events: kopf.event reaches kopf's poster only from the context kopf gives its resource
-  handlers (the startup context has none), so the loop is started by the first indexing call
+  handlers (the startup context has none), so the loop is started by the first watch event
   and inherits that context; the startup handler records the operator's memo, and the cleanup
   handler stops the loop.
 Used by handlers/cluster.py, handlers/backup_policy.py and handlers/alert_policy.py through
@@ -29,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,31 +80,35 @@ class ResyncPass:
         self.concurrency = max(1, concurrency)
         self.due = due
         self.backoff = backoff
-        #: kopf's name for the index (and the kwarg every handler receives it as).
-        self.index_id = f"resync_{kind.lower()}"
+        #: The prefix of the ids of its kopf handlers.
+        self.handler_id = f"resync_{kind.lower()}"
         self.memo: kopf.Memo | None = None
-        self.keys: Collection[Key] = ()
+        #: (namespace, name) of every object of the kind, from the watch events.
+        self.keys: set[Key] = set()
         self.retries: dict[Key, _Retry] = {}
         self.task: asyncio.Task[None] | None = None
 
     def register(self, registry: kopf.OperatorRegistry, resource: tuple[str, str, str]) -> None:
-        """The index of the kind's objects, and the startup/cleanup handlers of the loop."""
-        kopf.index(*resource, registry=registry, id=self.index_id)(self.index)
-        kopf.on.startup(registry=registry, id=f"{self.index_id}_start")(self.start)
-        kopf.on.cleanup(registry=registry, id=f"{self.index_id}_stop")(self.stop)
+        """The watch-event handler that tracks the kind's objects, and the loop's startup and
+        cleanup handlers."""
+        kopf.on.event(*resource, registry=registry, id=self.handler_id)(self.observe)
+        kopf.on.startup(registry=registry, id=f"{self.handler_id}_start")(self.start)
+        kopf.on.cleanup(registry=registry, id=f"{self.handler_id}_stop")(self.stop)
 
     # --- kopf handlers -------------------------------------------------------------------------
-    async def start(self, memo: kopf.Memo, **kwargs: Any) -> None:
-        """Operator startup: the shared memo, and kopf's index of the kind's objects."""
+    async def start(self, memo: kopf.Memo, **_: Any) -> None:
+        """Operator startup: the operator-wide memo the checks get."""
         self.memo = memo
-        self.keys = kwargs[self.index_id]
 
-    async def index(self, namespace: str, name: str, **_: Any) -> dict[Key, bool]:
-        """kopf's indexing call for each object event: its key; starts the loop the first time."""
+    async def observe(self, event: Mapping[str, Any], namespace: str, name: str, **_: Any) -> None:
+        """Each watch event of the kind: track its key; the first one starts the loop."""
+        if event.get("type") == "DELETED":
+            self.keys.discard((namespace, name))
+        else:
+            self.keys.add((namespace, name))
         if self.task is None:
             # created here, in kopf's per-object context, so the loop's checks can post Events
             self.task = asyncio.create_task(self.run_forever(), name=f"resync {self.kind}")
-        return {(namespace, name): True}
 
     async def stop(self, **_: Any) -> None:
         """Operator cleanup: stop the loop (a check already running in a thread finishes)."""
@@ -164,7 +173,8 @@ class ResyncPass:
     async def check_one(self, key: Key) -> None:
         """Read the object and run its check in a thread; record a transient failure's retry."""
         try:
-            await asyncio.to_thread(self._read_and_check, key)
+            if not await asyncio.to_thread(self._read_and_check, key):
+                self.keys.discard(key)  # gone, and its DELETED event was missed
         except Exception as exc:
             failure = outcome.classify(exc)
             if not failure.transient:
@@ -184,10 +194,13 @@ class ResyncPass:
                 return
         self.retries.pop(key, None)
 
-    def _read_and_check(self, key: Key) -> None:
+    def _read_and_check(self, key: Key) -> bool:
+        """Run the check on the object as it is now; False when it no longer exists."""
         assert self.memo is not None, "the startup handler records the memo first"
         client: KubeClient = self.memo.client
         body = client.get(ObjectRef(self.api_version, self.kind, *key))
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            return
-        self.check(body, self.memo)
+        if body is None:
+            return False
+        if not body["metadata"].get("deletionTimestamp"):
+            self.check(body, self.memo)
+        return True

@@ -30,6 +30,7 @@ from ragflow_operator.handlers import (
     lifecycle,
     register_handlers,
 )
+from ragflow_operator.handlers.resync import ResyncPass
 from ragflow_operator.k8s import ObjectRef
 from ragflow_operator.settings import (
     ENV_OBJECT_WORKERS,
@@ -178,7 +179,9 @@ def test_handlers_register_only_when_asked_with_the_settings_interval() -> None:
     registry = kopf.OperatorRegistry()
     register_handlers(registry, OperatorSettings(resync_seconds=7.0), HANDLER_MODULES)
     intervals = {
-        h.fn.__self__.kind: h.fn.__self__.interval for h in registry._indexing.get_all_handlers()
+        h.fn.__self__.kind: h.fn.__self__.interval
+        for h in registry._watching.get_all_handlers()
+        if isinstance(getattr(h.fn, "__self__", None), ResyncPass)
     }
     assert intervals == {
         kind: 7.0

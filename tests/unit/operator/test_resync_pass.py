@@ -1,10 +1,10 @@
 """The operator-wide resync pass (handlers/resync.py) that replaced a kopf timer per object.
 
-What a pass checks (every indexed object once, read fresh; nothing deleted, nothing a kind says
+What a pass checks (every known object once, read fresh; nothing deleted, nothing a kind says
 is not due), how a transient failure backs off for that object alone, how many checks run at
 once, and that the loop's checks run in the context of the kopf call that started it (where
 kopf.event reaches kopf's poster). The RagFlowCluster wiring: the skip after a recent
-reconcile, no timers and no finalizer for any kind.
+reconcile; no timers, no finalizer and no kopf index for any kind.
 """
 
 from __future__ import annotations
@@ -93,22 +93,24 @@ def started(kube: FakeKube, keys: list[tuple[str, str]], check: Any, **options: 
     )
     memo = kopf.Memo()
     memo.client = kube
-    asyncio.run(resync.start(memo, **{resync.index_id: keys}))
+    asyncio.run(resync.start(memo))
+    resync.keys.update(keys)  # as the watch events of these objects would
     return resync
 
 
-def test_a_pass_checks_every_indexed_object_once_on_a_fresh_body() -> None:
+def test_a_pass_checks_every_known_object_once_on_a_fresh_body() -> None:
     kube = CountingKube()
     keys = [stored(kube, f"c{i}") for i in range(4)]
     keys.append(stored(kube, "leaving", deletionTimestamp="2026-01-01T00:00:00Z"))
-    keys.append((NAMESPACE, "gone"))  # indexed, but deleted before the pass read it
+    keys.append((NAMESPACE, "gone"))  # deleted before the pass read it, its event missed
     check = Checks()
     resync = started(kube, keys, check)
     kube.objects[cluster.cluster_ref(NAMESPACE, "c2")]["spec"] = {"replicas": {"api": 7}}
     asyncio.run(resync.run_pass())
     assert sorted(check.names) == ["c0", "c1", "c2", "c3"]
-    assert dict(check.seen)["c2"] == {"replicas": {"api": 7}}  # read now, not when indexed
+    assert dict(check.seen)["c2"] == {"replicas": {"api": 7}}  # read now, not when seen
     assert resync.retries == {}
+    assert (NAMESPACE, "gone") not in resync.keys and (NAMESPACE, "leaving") in resync.keys
 
 
 def test_an_object_not_due_is_skipped_without_a_read() -> None:
@@ -163,14 +165,14 @@ def test_a_reported_failure_is_logged_and_left_to_the_next_pass(caplog) -> None:
     assert check.names == ["broken", "broken"]
 
 
-def test_a_retry_of_an_object_no_longer_indexed_is_dropped() -> None:
+def test_a_retry_of_a_deleted_object_is_dropped() -> None:
     kube = CountingKube()
     keys = [stored(kube, "flaky")]
     check = Checks({"flaky": [errors.ApiThrottled("timeout", 0)]})
     resync = started(kube, keys, check)
     asyncio.run(resync.run_pass())
     assert list(resync.retries) == [(NAMESPACE, "flaky")]
-    keys.clear()  # kopf removed it from the index: the object was deleted
+    resync.keys.discard((NAMESPACE, "flaky"))  # as its DELETED event does
     asyncio.run(resync.run_pass())
     assert resync.retries == {}
 
@@ -195,7 +197,7 @@ def test_no_more_checks_run_at_once_than_the_concurrency() -> None:
     assert 1 <= most[0] <= 3
 
 
-def test_the_loop_runs_in_the_context_of_the_indexing_call_that_started_it() -> None:
+def test_the_loop_runs_in_the_context_of_the_watch_event_that_started_it() -> None:
     """kopf.event needs kopf's per-object context; the loop's checks must run inside it."""
     marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
     kube = CountingKube()
@@ -208,14 +210,16 @@ def test_the_loop_runs_in_the_context_of_the_indexing_call_that_started_it() -> 
     resync = started(kube, keys, check, interval=0.02)
 
     async def operator() -> None:
-        async def kopf_indexing_call() -> dict[Any, bool]:
+        async def kopf_event_call(name: str) -> None:
             marker.set("kopf's context")
-            return await resync.index(namespace=NAMESPACE, name="docs")
+            await resync.observe(event={"type": "ADDED"}, namespace=NAMESPACE, name=name)
 
-        assert await asyncio.create_task(kopf_indexing_call()) == {(NAMESPACE, "docs"): True}
+        await asyncio.create_task(kopf_event_call("docs"))
         first = resync.task
-        await resync.index(namespace=NAMESPACE, name="docs")
+        await resync.observe(event={"type": "ADDED"}, namespace=NAMESPACE, name="more")
+        await resync.observe(event={"type": "DELETED"}, namespace=NAMESPACE, name="more")
         assert resync.task is first  # one loop, whatever the number of objects
+        assert resync.keys == {(NAMESPACE, "docs")}
         deadline = time.monotonic() + 10
         while len(seen) < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -284,7 +288,14 @@ def test_no_kind_has_a_timer_or_needs_a_finalizer() -> None:
     register_handlers(registry, OperatorSettings(resync_seconds=7.0, workers=8), HANDLER_MODULES)
     assert registry._spawning.get_all_handlers() == []
     assert not any(h.requires_finalizer for h in registry._changing.get_all_handlers())
-    passes = {h.fn.__self__.kind: h.fn.__self__ for h in registry._indexing.get_all_handlers()}
+    # a kopf index would hold every handler until all objects are indexed, which objects
+    # beyond queueing.worker_limit never are: an operator restarted with more would stall
+    assert registry._indexing.get_all_handlers() == []
+    passes = {
+        h.fn.__self__.kind: h.fn.__self__
+        for h in registry._watching.get_all_handlers()
+        if isinstance(getattr(h.fn, "__self__", None), ResyncPass)
+    }
     assert sorted(passes) == sorted(
         [names.KIND_CLUSTER, names.KIND_BACKUP_POLICY, names.KIND_ALERT_POLICY]
     )
@@ -307,7 +318,7 @@ def test_a_pass_that_fails_is_logged_and_the_loop_goes_on(caplog) -> None:
     resync = started(kube, keys, check, due=due, interval=0.02)
 
     async def operator() -> None:
-        await resync.index(namespace=NAMESPACE, name="docs")
+        await resync.observe(event={"type": "ADDED"}, namespace=NAMESPACE, name="docs")
         deadline = time.monotonic() + 10
         while not check.seen and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
