@@ -13,7 +13,7 @@ A pass that outlasts the interval is followed by the next one half an interval a
   the read). A deleted object, or one being deleted, is skipped (and a key whose object is
   gone, its DELETED event missed, is dropped).
 - Not a kopf index (`@kopf.index`): with indexes, kopf holds every object's handlers until
-  all objects are indexed, and with `queueing.worker_limit` (settings.py) the objects beyond
+  all objects are indexed, and with `queueing.worker_limit` (lifecycle.tune_kopf) the objects beyond
   the limit can never get a worker to be indexed: more objects than the limit at startup
   would stall the operator for good.
 - A transient failure (outcome.classify) retries that object alone, backing off 5 s, 10 s,
