@@ -31,6 +31,12 @@ class OperatorSettings:
     #: waits in the API server instead of as decoded bodies in the operator's memory.
     object_workers: int = 32
 
+    @property
+    def resync_concurrency(self) -> int:
+        """Objects the resync pass of one kind checks at once (handlers/resync.py): a quarter
+        of the handler threads, so a pass never crowds out the event handlers."""
+        return max(1, self.workers // 4)
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> OperatorSettings:
         """Settings from `environ`; a malformed value is an error naming the variable."""

@@ -213,11 +213,6 @@ def ready_count(cluster, namespace: str) -> int:
     )
 
 
-@pytest.mark.xfail(
-    MEMORY_CLUSTERS >= 1000,
-    reason="1,000 clusters measured 362.8 MiB peak (target 300 MB, docs/operator.md)",
-    strict=False,
-)
 def test_operator_memory_at_scale(cluster, tmp_path):
     """RSS of the operator with N clusters: what grows per cluster, and the peak."""
     install_crds(cluster)

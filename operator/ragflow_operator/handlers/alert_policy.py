@@ -1,9 +1,9 @@
 """kopf handlers of AlertPolicy: model -> rules, dashboard, routing -> apply -> status.
 
 `reconcile_alert_policy(client, body, now)` does one reconcile and returns the desired status; the
-kopf handlers (create/update/resume and a drift-repair timer, added by `register` through
-handlers/__init__.py, client from lifecycle's `memo`) call it inside `metrics.reconcile_timer`
-and write the status only when it changed.
+kopf handlers (create/update/resume, added by `register` through handlers/__init__.py, client
+from lifecycle's `memo`) and the operator-wide resync pass (handlers/resync.py) call it inside
+`metrics.reconcile_timer` and write the status only when it changed.
 
 Each reconcile discovers whether the cluster serves PrometheusRule and AlertmanagerConfig (two
 discovery GETs, into a Capabilities value for `builders.alert_policy.build`), so installing or
@@ -17,6 +17,7 @@ cluster untouched, so a typo never replaces working alerts with a broken rule gr
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from ragflow_operator.capabilities import (
 )
 from ragflow_operator.conditions import StatusEditor
 from ragflow_operator.handlers import outcome
+from ragflow_operator.handlers.resync import ResyncPass
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.alert_policy import AlertPolicyModel
 from ragflow_operator.settings import OperatorSettings
@@ -183,7 +185,7 @@ def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
         failure = outcome.classify(exc)
         if failure.transient:  # throttled, conflict, server down: back off and try again
             raise outcome.temporary(failure, retry) from None
-        # only the status write itself can get here: the resync timer tries again
+        # only the status write itself can get here: the resync pass tries again
         logger.warning("alert policy reconcile failed", extra={"error": failure.message})
 
 
@@ -191,15 +193,21 @@ def on_spec(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     _run(body, memo, retry)
 
 
-def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
-    """Level-based: repairs drift, follows CRDs installed later; writes nothing when all is well."""
-    _run(body, memo, retry)
+def resync(body: Mapping[str, Any], memo: kopf.Memo) -> None:
+    """The resync pass's check (handlers/resync.py): repairs drift, follows CRDs installed
+    later; writes nothing when all is well. A transient failure propagates (the pass backs off)."""
+    run_reconcile(memo.client, dict(body))
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    """AlertPolicy's handlers: spec changes and the drift-repair timer."""
+    """AlertPolicy's handlers: spec changes and the drift-repair resync pass."""
     kopf.on.resume(*RESOURCE, registry=registry)(on_spec)
     kopf.on.create(*RESOURCE, registry=registry)(on_spec)
     kopf.on.update(*RESOURCE, registry=registry, field="spec")(on_spec)
-    interval = settings.resync_seconds
-    kopf.timer(*RESOURCE, registry=registry, interval=interval, initial_delay=interval)(resync)
+    ResyncPass(
+        api_version=names.API_VERSION,
+        kind=names.KIND_ALERT_POLICY,
+        check=resync,
+        interval=settings.resync_seconds,
+        concurrency=settings.resync_concurrency,
+    ).register(registry, RESOURCE)

@@ -1,7 +1,8 @@
 """kopf handlers of BackupPolicy: model → CronJobs (+ on-demand Job) → apply → Jobs' results.
 
 `reconcile_backup_policy(client, body, now)` does one level-based reconcile and returns the
-desired status; the kopf handlers (create/update/resume, a resync timer and Job events) call it
+desired status; the kopf handlers (create/update/resume, Job events) and the operator-wide
+resync pass (handlers/resync.py) call it
 and write the status only when it changed. The backup and validation Jobs report through their
 container's termination message (the JSON summary of `ragruntime backup run|verify`): the newest
 finished ones become `status.lastBackup` / `lastValidation` (the pure folding is in
@@ -37,6 +38,7 @@ from ragflow_operator.builders import backup
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.conditions import StatusEditor
 from ragflow_operator.handlers import outcome
+from ragflow_operator.handlers.resync import ResyncPass
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.backup_policy import BackupPolicyModel
 from ragflow_operator.model.cluster import ClusterModel
@@ -242,7 +244,7 @@ def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
         failure = outcome.classify(exc)
         if failure.transient:
             raise outcome.temporary(failure, retry) from None
-        # only the status write itself can get here: the resync timer tries again
+        # only the status write itself can get here: the resync pass tries again
         logger.warning("backup policy reconcile failed", extra={"error": failure.message})
 
 
@@ -255,9 +257,11 @@ def on_change(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> Non
     _run(body, memo, retry)
 
 
-def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
-    """Level-based: repairs drift and picks up finished Jobs even if an event was missed."""
-    _run(body, memo, retry)
+def resync(body: Mapping[str, Any], memo: kopf.Memo) -> None:
+    """The resync pass's check (handlers/resync.py): repairs drift and picks up finished Jobs
+    even if an event was missed. A transient failure propagates (the pass backs off)."""
+    with metrics.reconcile_timer(names.KIND_BACKUP_POLICY):
+        run_reconcile(memo.client, dict(body))
 
 
 def on_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
@@ -300,13 +304,19 @@ def on_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    """BackupPolicy's handlers: spec and backup-now changes, the timer, deletion, Job events."""
+    """BackupPolicy's handlers: spec and backup-now changes, the resync pass, deletion, Job
+    events."""
     kopf.on.resume(*RESOURCE, registry=registry)(on_change)
     kopf.on.create(*RESOURCE, registry=registry)(on_change)
     kopf.on.update(*RESOURCE, registry=registry, field="spec")(on_change)
     kopf.on.update(*RESOURCE, registry=registry, field=BACKUP_NOW_FIELD)(on_change)
-    interval = settings.resync_seconds
-    kopf.timer(*RESOURCE, registry=registry, interval=interval, initial_delay=interval)(resync)
+    ResyncPass(
+        api_version=names.API_VERSION,
+        kind=names.KIND_BACKUP_POLICY,
+        check=resync,
+        interval=settings.resync_seconds,
+        concurrency=settings.resync_concurrency,
+    ).register(registry, RESOURCE)
     kopf.on.event(*RESOURCE, registry=registry)(on_event)
     jobs = {backup.LABEL_POLICY: kopf.PRESENT}
     kopf.on.event("batch", "v1", "jobs", registry=registry, labels=jobs)(on_job)

@@ -1,6 +1,7 @@
 """kopf handlers of RagFlowCluster: a thin layer over model -> builders -> apply -> status.
 
-- create/update/resume and a periodic timer run the same level-based `reconcile`, which
+- create/update/resume and the operator-wide resync pass (handlers/resync.py, every
+  RAGFLOW_OPERATOR_RESYNC_SECONDS) run the same level-based `reconcile`, which
   checks references, builds every child, applies only what changed (apply.py), removes
   switched-off children, and writes the status only when it changed.
 - Deployment/StatefulSet events of our children refresh the owner's status (fast Ready), and a
@@ -9,7 +10,7 @@
   standby's finished sync Job (handlers/cluster_standby.py).
 Errors the user must fix (missing Secret, invalid combination, a child the API server refuses in
 the dry run) set Ready=False with a specific reason and a Warning Event, write nothing, and are
-retried by the timer, so the cluster recovers by itself; transient API errors back off
+retried by the resync pass, so the cluster recovers by itself; transient API errors back off
 (handlers/outcome.py).
 """
 
@@ -45,6 +46,7 @@ from ragflow_operator.builders.dependencies import generated_secret_keys
 from ragflow_operator.builders.standby import JOB_KIND as STANDBY_JOB_KIND
 from ragflow_operator.capabilities import Capabilities
 from ragflow_operator.handlers import cluster_standby, outcome
+from ragflow_operator.handlers.resync import ResyncPass
 from ragflow_operator.k8s import KubeClient, ObjectRef
 from ragflow_operator.model.cluster import ClusterModel
 from ragflow_operator.references import require_secrets
@@ -99,7 +101,8 @@ def _exclusive(body: Mapping[str, Any], client: KubeClient) -> Iterator[Mapping[
 class ClusterMemory:
     """What this process remembers about one RagFlowCluster between its handler calls.
 
-    Kept in kopf's per-object `memo` (see `_memory`), so kopf drops it with the object; a
+    Kept in kopf's per-object `memo` (see `_memory`), so kopf drops it with the object; the
+    resync pass finds it through the operator-wide `ClusterMemories` (weak references). A
     reconcile without it (child events, tests) checks everything and trusts the body it got.
     """
 
@@ -114,12 +117,56 @@ class ClusterMemory:
     written_status: Json | None = None
 
 
-def _memory(memo: kopf.Memo) -> ClusterMemory:
+class ClusterMemories:
+    """(namespace, name) -> the cluster's `ClusterMemory`, for the resync pass.
+
+    One per operator, in kopf's operator-wide memo (`install_memories`). Its values are weak:
+    the per-object memo owns each memory, so an entry goes when kopf forgets the object.
+    """
+
+    def __init__(self) -> None:
+        self._table: weakref.WeakValueDictionary[tuple[str, str], ClusterMemory] = (
+            weakref.WeakValueDictionary()
+        )
+        self._guard = threading.Lock()
+
+    def add(self, namespace: str, name: str, memory: ClusterMemory) -> None:
+        with self._guard:
+            self._table[(namespace, name)] = memory
+
+    def get(self, namespace: str, name: str) -> ClusterMemory | None:
+        with self._guard:
+            return self._table.get((namespace, name))
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._table)
+
+
+#: Key of the operator-wide `ClusterMemories` in kopf's memo.
+MEMORIES = "cluster_memories"
+
+
+def install_memories(memo: kopf.Memo, **_: Any) -> None:
+    """Startup: the operator-wide table, before kopf copies the memo for each object."""
+    memo[MEMORIES] = ClusterMemories()
+
+
+def _memory(memo: kopf.Memo, body: Mapping[str, Any]) -> ClusterMemory:
     """The cluster's own memory inside kopf's per-object memo (created on first use)."""
     memory = memo.get("cluster_memory")
     if not isinstance(memory, ClusterMemory):
         memory = memo["cluster_memory"] = ClusterMemory()
+        table = memo.get(MEMORIES)
+        if isinstance(table, ClusterMemories):
+            table.add(body["metadata"]["namespace"], body["metadata"]["name"], memory)
     return memory
+
+
+def _recall(memo: kopf.Memo, namespace: str, name: str) -> ClusterMemory | None:
+    """The cluster's memory from the operator-wide table (None: no handler ran for it yet)."""
+    table = memo.get(MEMORIES)
+    return table.get(namespace, name) if isinstance(table, ClusterMemories) else None
 
 
 def cluster_ref(namespace: str, name: str) -> ObjectRef:
@@ -343,12 +390,12 @@ def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     """One timed reconcile; a transient failure backs off, anything else was reported."""
     try:
         with metrics.reconcile_timer(names.KIND_CLUSTER):
-            reconcile(body, memo.client, memo.capabilities, _memory(memo))
+            reconcile(body, memo.client, memo.capabilities, _memory(memo, body))
     except Exception as exc:
         failure = outcome.classify(exc)
         if failure.transient:
             raise outcome.temporary(failure, retry) from None
-        # the status write itself failed: log it; the resync timer tries again
+        # the status write itself failed: log it; the resync pass tries again
         logger.warning(
             "reconcile failed", extra={"reason": failure.reason, "error": failure.message}
         )
@@ -358,23 +405,31 @@ def on_spec(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
     _run(body, memo, retry)
 
 
-def resync(body: kopf.Body, memo: kopf.Memo, retry: int = 0, **_: Any) -> None:
-    """Level-based check: repairs drift and retries errors; writes nothing when all is well.
-
-    Skipped when a full reconcile of this cluster completed less than half an interval ago
-    (it checked the same things), which keeps bursts of creations cheap.
-    """
+def resync_due(namespace: str, name: str, memo: kopf.Memo) -> bool:
+    """False while a full reconcile of the cluster completed less than half an interval ago
+    (it checked the same things), which keeps bursts of creations cheap."""
+    memory = _recall(memo, namespace, name)
     settings: OperatorSettings = memo.settings
-    if time.monotonic() - _memory(memo).last_reconcile < settings.resync_seconds / 2:
-        return
-    _run(body, memo, retry)
+    if memory is None:
+        return True
+    return time.monotonic() - memory.last_reconcile >= settings.resync_seconds / 2
 
 
-def forget(body: kopf.Body, **_: Any) -> None:
-    """Drop a deleted cluster's standby series (kopf drops its memo; its children go with it)."""
-    metrics.forget_standby(
-        namespace=body["metadata"]["namespace"], cluster=body["metadata"]["name"]
-    )
+def resync(body: Mapping[str, Any], memo: kopf.Memo) -> None:
+    """The resync pass's check (handlers/resync.py): repairs drift and retries reported errors;
+    writes nothing when all is well. A transient failure propagates (the pass backs off)."""
+    meta = body["metadata"]
+    memory = _recall(memo, meta["namespace"], meta["name"])
+    with metrics.reconcile_timer(names.KIND_CLUSTER):
+        reconcile(body, memo.client, memo.capabilities, memory)
+
+
+async def forget(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    """A deleted cluster's standby series go with it (kopf drops its memo; its children go by
+    garbage collection). A watch event, not an on-delete handler: no finalizer is needed."""
+    if event.get("type") == "DELETED":
+        meta = body["metadata"]
+        metrics.forget_standby(namespace=meta["namespace"], cluster=meta["name"])
 
 
 def _owner_name(body: Mapping[str, Any]) -> str | None:
@@ -426,11 +481,19 @@ def on_child_event(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, *
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    """RagFlowCluster's handlers, and events of the children that report its health."""
+    """RagFlowCluster's handlers, its resync pass, and events of the children that report its
+    health."""
+    kopf.on.startup(registry=registry, id="cluster_memories")(install_memories)
     for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
         on(*RESOURCE, registry=registry)(on_spec)
-    interval = settings.resync_seconds
-    kopf.timer(*RESOURCE, registry=registry, interval=interval, initial_delay=interval)(resync)
-    kopf.on.delete(*RESOURCE, registry=registry, optional=True)(forget)
+    ResyncPass(
+        api_version=names.API_VERSION,
+        kind=names.KIND_CLUSTER,
+        check=resync,
+        due=resync_due,
+        interval=settings.resync_seconds,
+        concurrency=settings.resync_concurrency,
+    ).register(registry, RESOURCE)
+    kopf.on.event(*RESOURCE, registry=registry)(forget)
     for group, plural in (("apps", "deployments"), ("apps", "statefulsets"), ("batch", "jobs")):
         kopf.on.event(group, "v1", plural, registry=registry, labels=CHILD_LABELS)(on_child_event)

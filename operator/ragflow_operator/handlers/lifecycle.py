@@ -50,7 +50,7 @@ def configure(
 def tune_kopf(kopf_settings: kopf.OperatorSettings, operator_settings: OperatorSettings) -> None:
     """kopf's settings for this operator (bookkeeping, timeouts, threads, memory bounds)."""
     # Only our own Events (on meaningful transitions); kopf's per-handler success messages
-    # would be a write on every timer tick.
+    # would be a write on every resync.
     kopf_settings.posting.level = logging.WARNING
     # kopf's bookkeeping under our prefix, in annotations only: the status schema is ours.
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)

@@ -2,13 +2,14 @@
 
 `classify(exc)` sorts any exception a reconcile can raise into one of two classes:
 - transient (timeouts, 408, 409, 429, 5xx, a dependency not ready yet): the handler raises
-  kopf.TemporaryError with an exponential `backoff` and writes no status, so a busy API server
+  kopf.TemporaryError with an exponential `backoff` (the resync pass retries the object alone
+  with the same delays) and writes no status, so a busy API server
   or a concurrent update never flips Ready;
 - reported (everything else: an invalid spec, a child the API server refused with 400/422, a
   name taken by another owner, a missing Secret, an unexpected error in our own code): the
   handler writes `Ready=False` with the failure's reason and message, records a Warning Event
-  on the transition, and returns normally; the resync timer tries again at its interval, so a
-  fixed spec or a created Secret recovers without a retry loop in between.
+  on the transition, and returns normally; the resync pass (handlers/resync.py) tries again at
+  its interval, so a fixed spec or a created Secret recovers without a retry loop in between.
 Used by handlers/cluster.py, handlers/backup_policy.py and handlers/alert_policy.py.
 """
 

@@ -1,7 +1,8 @@
 """What the kopf layer keeps between handler calls, and the settings it runs with.
 
 Per-cluster memory lives in kopf's per-object `memo` (kopf drops it with the object), never in
-a module-level table that grows with the number of clusters; resourceVersion is compared for
+a module-level table that grows with the number of clusters (the operator-wide table the resync
+pass reads holds it weakly); resourceVersion is compared for
 equality only (it is opaque); the settings are read once into a frozen object, and handler
 modules register nothing on import.
 """
@@ -29,6 +30,7 @@ from ragflow_operator.handlers import (
     lifecycle,
     register_handlers,
 )
+from ragflow_operator.handlers.resync import ResyncPass
 from ragflow_operator.k8s import ObjectRef
 from ragflow_operator.settings import (
     ENV_OBJECT_WORKERS,
@@ -67,6 +69,7 @@ def operator_memo(kube: FakeKube) -> kopf.Memo:
     memo = kopf.Memo()
     memo.client, memo.capabilities = kube, Capabilities()
     memo.settings = OperatorSettings(resync_seconds=60.0)
+    cluster.install_memories(memo)
     return memo
 
 
@@ -96,10 +99,14 @@ def test_no_module_level_state_grows_with_the_number_of_clusters() -> None:
     for i in range(30):
         memo = copy.copy(base)  # as kopf does: one shallow copy per object
         cluster.on_spec(body=body_of(f"c{i:02d}", "1"), memo=memo)
-        cluster.resync(body=body_of(f"c{i:02d}", "1"), memo=memo)
+        cluster.resync(body_of(f"c{i:02d}", "1"), base)  # the pass: the operator-wide memo
         memos.append(memo)
     assert len(kube.status_patches) == 30  # one status write per cluster, none by the resync
     assert module_container_sizes() == before
+    assert len(base[cluster.MEMORIES]) == 30
+    del memos, memo
+    gc.collect()
+    assert len(base[cluster.MEMORIES]) == 0  # kopf forgot the objects: so does the table
 
 
 def test_per_cluster_memory_goes_with_the_object_memo() -> None:
@@ -167,15 +174,19 @@ def test_a_malformed_setting_names_the_variable(name: str, value: str) -> None:
 def test_handlers_register_only_when_asked_with_the_settings_interval() -> None:
     default = kopf.get_default_registry()
     assert not any(
-        h.fn.__module__.startswith("ragflow_operator") for h in default._spawning.get_all_handlers()
+        h.fn.__module__.startswith("ragflow_operator") for h in default._changing.get_all_handlers()
     )
     registry = kopf.OperatorRegistry()
     register_handlers(registry, OperatorSettings(resync_seconds=7.0), HANDLER_MODULES)
-    timers = {
-        h.fn.__module__: (h.interval, h.initial_delay)
-        for h in registry._spawning.get_all_handlers()
+    intervals = {
+        h.fn.__self__.kind: h.fn.__self__.interval
+        for h in registry._watching.get_all_handlers()
+        if isinstance(getattr(h.fn, "__self__", None), ResyncPass)
     }
-    assert timers == {m.__name__: (7.0, 7.0) for m in (cluster, alert_policy, backup_policy)}
+    assert intervals == {
+        kind: 7.0
+        for kind in (names.KIND_CLUSTER, names.KIND_ALERT_POLICY, names.KIND_BACKUP_POLICY)
+    }
     assert registry._activities.get_all_handlers()  # lifecycle's startup and probe
     plurals = {h.selector.any_name for h in registry._changing.get_all_handlers()}
     assert plurals == {
