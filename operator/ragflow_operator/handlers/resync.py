@@ -100,12 +100,15 @@ class ResyncPass:
         """Operator startup: the operator-wide memo the checks get."""
         self.memo = memo
 
-    async def observe(self, event: Mapping[str, Any], namespace: str, name: str, **_: Any) -> None:
+    async def observe(
+        self, event: Mapping[str, Any], namespace: str | None, name: str, **_: Any
+    ) -> None:
         """Each watch event of the kind: track its key; the first one starts the loop."""
+        key = (namespace or "", name)  # every kind of this operator is namespaced
         if event.get("type") == "DELETED":
-            self.keys.discard((namespace, name))
+            self.keys.discard(key)
         else:
-            self.keys.add((namespace, name))
+            self.keys.add(key)
         if self.task is None:
             # created here, in kopf's per-object context, so the loop's checks can post Events
             self.task = asyncio.create_task(self.run_forever(), name=f"resync {self.kind}")
