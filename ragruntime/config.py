@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     parse_memory_mb: int = Field(
         1024, ge=64, description="Memory budget (address space) of one document's parser."
     )
+    parse_inline_max_kb: int = Field(
+        32,
+        ge=0,
+        description="Plain-text documents (txt, md, csv, json...) up to this size are parsed in "
+        "the worker thread instead of a sandbox process; 0 = always the sandbox.",
+    )
     parse_max_pages: int = Field(2000, ge=1, description="Most PDF pages / PPTX slides.")
     parse_max_stream_mb: int = Field(
         32, ge=1, description="Largest decompressed PDF stream or DOCX/XLSX/PPTX part."

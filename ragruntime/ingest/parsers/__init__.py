@@ -34,6 +34,11 @@ PARSERS: dict[str, Parser] = {
 }
 
 
+#: Formats whose parser only decodes text: no decompression, no layout engine, time and memory
+#: linear in the input. A small one is safe to parse without a sandbox (ingest/sandbox.py).
+PLAIN_TEXT = frozenset({"txt", "text", "log", "md", "markdown", "json", "jsonl", "csv", "tsv"})
+
+
 def suffix_of(name: str) -> str:
     return PurePath(name).suffix.lower().lstrip(".")
 
