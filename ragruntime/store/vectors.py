@@ -119,6 +119,27 @@ _store_error = _translated("vector store error")
 _search_error = _translated("vector search failed")
 
 
+#: No keepalive pings on an idle connection. gRPC servers with default settings (Milvus Lite's
+#: server among them) count such pings as abuse and close the connection ("GOAWAY
+#: too_many_pings"), which pymilvus then shares with the next client of the same address; a
+#: dead connection is found at the next call instead.
+GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0}
+
+
+def _connect(uri: str, arguments: Mapping[str, Any]) -> MilvusClient:
+    """A client; a failed first attempt is tried once more after a moment (a connection that
+    pymilvus shares per address may be in recovery), then StoreUnavailable."""
+    try:
+        return MilvusClient(uri=uri, **arguments)
+    except MilvusException:
+        log.warning("vector store connection failed; retrying once")
+    time.sleep(1.0)
+    try:
+        return MilvusClient(uri=uri, **arguments)
+    except MilvusException as exc:
+        raise StoreUnavailable(f"vector store unreachable: {exc.message}") from exc
+
+
 class MilvusVectorStore:
     """pymilvus ``MilvusClient`` over a Lite path or a server URI."""
 
@@ -137,11 +158,8 @@ class MilvusVectorStore:
         )
         if "://" not in uri:
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        try:
-            credentials = {"token": token} if token else {}
-            self.client = MilvusClient(uri=uri, **credentials, **tls_args)
-        except MilvusException as exc:
-            raise StoreUnavailable(f"vector store unreachable: {exc.message}") from exc
+        credentials = {"token": token} if token else {}
+        self.client = _connect(uri, {**credentials, **tls_args, "grpc_options": GRPC_OPTIONS})
 
     def close(self) -> None:
         self.client.close()

@@ -110,3 +110,33 @@ def test_ready_names_the_driver_error_of_a_failing_store(
     ready = client.get("/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "error: OperationalError"
+
+
+def test_a_vector_store_connection_is_tried_twice_then_store_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pymilvus import MilvusException
+
+    from ragruntime.store import vectors
+
+    attempts: list[dict[str, object]] = []
+
+    def flaky(failures: int) -> object:
+        def client(uri: str, **arguments: object) -> object:
+            attempts.append(arguments)
+            if len(attempts) <= failures:
+                raise MilvusException(message="Fail connecting to server (too many pings)")
+            return SimpleNamespace(uri=uri)
+
+        return client
+
+    monkeypatch.setattr(vectors.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(vectors, "MilvusClient", flaky(1))
+    store = vectors.MilvusVectorStore("http://127.0.0.1:1", "", 4)
+    assert store.client.uri == "http://127.0.0.1:1" and len(attempts) == 2
+    assert attempts[0]["grpc_options"] == {"grpc.keepalive_permit_without_calls": 0}
+    attempts.clear()
+    monkeypatch.setattr(vectors, "MilvusClient", flaky(2))
+    with pytest.raises(StoreUnavailable, match="vector store unreachable: Fail connecting"):
+        vectors.MilvusVectorStore("http://127.0.0.1:1", "", 4)
+    assert len(attempts) == 2
